@@ -1,0 +1,23 @@
+.PHONY: demo test test-slow lint bench setup
+
+STAMP := .venv/.installed
+
+$(STAMP): pyproject.toml scripts/setup.sh scripts/system-deps.sh
+	bash scripts/setup.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	.venv/bin/repomend demo
+
+test: $(STAMP)
+	.venv/bin/ruff check .
+	.venv/bin/python -m pytest -q
+
+test-slow: $(STAMP)
+	.venv/bin/python -m pytest -q -m slow
+
+bench: $(STAMP)
+	.venv/bin/python benchmarks/sandbox_overhead.py
+	.venv/bin/python benchmarks/generation_speed.py

@@ -1,0 +1,1 @@
+"""lsp: see DESIGN.md (not built yet)."""

@@ -1,0 +1,62 @@
+"""The small interface every model backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from repomend.conversation import Message, Mode
+
+
+class BackendError(RuntimeError):
+    """The model could not be loaded or asked; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    max_new_tokens: int = 768
+    """Budget for the answer (after any reasoning)."""
+    thinking_budget: int | None = 512
+    """Think mode only: reasoning tokens before `</think>` is forced; None = unbounded."""
+    temperature: float = 0.0
+    """0 = greedy."""
+    top_p: float = 0.95
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    content: str
+    """The answer, reasoning removed."""
+    reasoning: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    """Reasoning + answer tokens generated."""
+    seconds: float
+    budget_forced: bool = False
+    """The thinking budget ran out and `</think>` was forced."""
+    truncated: bool = False
+    """The answer hit `max_new_tokens`."""
+
+
+class Backend(ABC):
+    """A chat model that answers in think or no-think mode, optionally through a named adapter."""
+
+    @abstractmethod
+    def generate(
+        self,
+        messages: list[Message],
+        *,
+        mode: Mode,
+        config: GenerationConfig,
+        n: int = 1,
+        adapter: str | None = None,
+    ) -> list[Completion]:
+        """Return `n` completions of the conversation (the last message is the user's)."""
+
+    @abstractmethod
+    def describe(self, adapter: str | None = None) -> str:
+        """Which model (and adapter) answers, for results and logs."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release model memory or connections."""

