@@ -193,6 +193,8 @@ def cmd_repair(args: argparse.Namespace, console: Console) -> int:
     file, qualname = split_spec(args.target)
     target = resolve_target(file, qualname, repo=args.repo)
     python = Path(args.python) if args.python else find_python(target.repo)
+    if not python.exists():
+        raise UserError(f"no such interpreter: {python}")
     check_sandbox(settings)
     tests = choose_tests(target, args.tests, python, settings, console)
     backend = load_model(settings, console)
@@ -213,15 +215,14 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False)
-    err_console = Console(stderr=True, highlight=False)
     commands = {"repair": cmd_repair, "demo": cmd_demo}
     try:
         return commands[args.command](args, console)
     except (UserError, TargetError) as err:
-        err_console.print(f"repomend: error: {err}", markup=False)
+        print(f"repomend: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        err_console.print("repomend: interrupted")
+        print("repomend: interrupted", file=sys.stderr)
         return 130
 
 

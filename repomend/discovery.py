@@ -43,7 +43,7 @@ def _test_name(nodeid: str) -> str:
     return re.sub(r"\[.*\]$", "", nodeid.rsplit("::", 1)[-1]).lower()
 
 
-def tests_by_name(nodeids: Sequence[str], method: Method) -> list[str]:
+def name_matched_tests(nodeids: Sequence[str], method: Method) -> list[str]:
     """Tests whose name mentions the method: `test_mean`, `test_mean_of_one_value`, `TestX::test_mean`."""
     name = method.name.lower().strip("_")
     words = re.compile(rf"(^|_){re.escape(name)}(_|$)")
@@ -69,12 +69,15 @@ def _collect(repo: Path, python: str | Path, settings: Settings, paths: Sequence
         limits=_limits(settings),
         isolation=settings.sandbox.isolation,
     )
-    if collected.errors:
-        lines = collected.errors[0].strip().splitlines()
+    if collected.collection_errors:
+        lines = collected.collection_errors[0].strip().splitlines()
         raise DiscoveryError(
             f"the repository's tests do not collect: {lines[-1] if lines else 'unknown error'}"
         )
-    return collected.nodeids
+    if collected.timed_out or collected.crashed:
+        why = collected.killed_reason or ("timed out" if collected.timed_out else "crashed")
+        raise DiscoveryError(f"collecting the repository's tests failed ({why})")
+    return collected.node_ids
 
 
 def check_given_tests(
@@ -125,7 +128,7 @@ def discover_tests(
         reason = f"no test executes `{method.qualname}`"
     else:
         reason = run.coverage_error or "coverage unavailable"
-    ids = tests_by_name(nodeids, method)
+    ids = name_matched_tests(nodeids, method)
     if ids:
         return DiscoveredTests(ids, "naming", f"{reason}; {len(ids)} test(s) named after it")
     raise DiscoveryError(f"no tests found for `{method.qualname}` ({reason}); pass them with --tests")

@@ -8,7 +8,6 @@ answer, so the conversation has the same shape as the training trajectories.
 from __future__ import annotations
 
 import ast
-import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -137,7 +136,7 @@ def _is_placeholder_statement(node: ast.stmt) -> bool:
 
 def is_placeholder(source: str, method: Method) -> bool:
     """True when the body holds only a docstring, `...`, `pass` or `raise NotImplementedError`."""
-    tree = ast.parse(textwrap.dedent(method.indent + method_text(source, method)))
+    tree = ast.parse(method_text(source, method))
     function = tree.body[0]
     assert isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
     return all(_is_placeholder_statement(node) for node in function.body)

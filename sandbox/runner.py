@@ -1,0 +1,322 @@
+"""Run a repository's tests against candidate code, contained; results come back per test.
+
+Guarantees of ``isolation="strict"`` (the default; `IsolationUnavailable` is raised rather
+than ever running unprotected):
+  * the original repository is never written: the candidate's files go into a throw-away copy
+    that is mounted at the repository's path inside the sandbox;
+  * the host filesystem is read-only and mostly invisible: only /usr, a few harmless /etc
+    files, the interpreter's prefixes and import path, the repository's venv/.git (read-only)
+    and private size-capped tmpfs for /tmp, /dev/shm and $HOME exist inside, so files
+    elsewhere (secrets under $HOME or /tmp) cannot be read;
+  * no network: a private network namespace with only its own loopback;
+  * a wall-clock limit that kills the whole process tree (PID namespace + cgroup), including
+    children that called setsid or double-forked; nothing outlives the run;
+  * per-process address space (RLIMIT_AS), total memory (memory cgroup, where available),
+    process count (cgroup pids controller), file size (RLIMIT_FSIZE) and captured output
+    (killed beyond the limit) are bounded;
+  * the run cannot signal the runner (separate PID namespace).
+System requirements: bubblewrap (`apt-get install bubblewrap`), working user/network/PID
+namespaces and a writable cgroup pids controller; `check_isolation()` lists what is missing.
+
+``isolation="none"`` is the explicit opt-out for trusted code: still a throw-away copy and
+rlimits, and a process-group kill, but no namespaces (a setsid child can survive it, and an
+editable install of the repository still imports the original files).
+
+Not guaranteed: the candidate runs in the same process as pytest, so hostile code can forge
+its own test outcomes; callers that need more must re-check independently. CPU time is not
+limited beyond the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sandbox import cgroups, isolation
+from sandbox.interpreter import Interpreter, own_coverage_package, probe
+from sandbox.isolation import IsolationUnavailable, check_isolation
+from sandbox.limits import Limits
+from sandbox.process import Finished, rlimit_prefix, supervise
+from sandbox.results import CollectResult, RunResult, TestResult
+from sandbox.workspace import apply_overrides, copy_repository
+
+__all__ = [
+    "IsolationUnavailable",
+    "Limits",
+    "check_isolation",
+    "collect_tests",
+    "run_tests",
+]
+
+Isolation = Literal["strict", "none"]
+PLUGIN_MODULE = "_repomend_sandbox_plugin"
+PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
+OUTCOMES = frozenset({"passed", "failed", "error", "skipped", "xfailed", "xpassed"})
+PYTEST_OPTIONS = (
+    "-p", PLUGIN_MODULE, "-p", "no:cacheprovider", "-q", "--tb=no", "--no-header",
+    "--continue-on-collection-errors", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+)  # fmt: skip
+
+
+def run_tests(
+    repo: Path,
+    test_ids: Sequence[str],
+    *,
+    python: str | Path,
+    overrides: Mapping[str, str] | None = None,
+    limits: Limits = Limits(),  # noqa: B008 - frozen dataclass, safe as a default
+    isolation: Literal["strict", "none"] = "strict",
+    coverage_include: Sequence[str] | None = None,
+) -> RunResult:
+    """Run `test_ids` (node ids relative to the repo root; empty = the repo's whole suite)."""
+    with _Session(repo, python, isolation, overrides or {}) as session:
+        select = list(dict.fromkeys(test_ids))
+        paths, missing = session.paths_for(select)
+        coverage_error = None
+        if coverage_include:
+            coverage_error = session.lend_coverage()
+        env = {"REPOMEND_SANDBOX_SELECT": json.dumps(select) if select else ""}
+        if coverage_include and coverage_error is None:
+            env["REPOMEND_SANDBOX_COVERAGE"] = json.dumps(list(coverage_include))
+        if select and not paths:
+            finished, records = Finished(None, "", 0.0), []
+        else:
+            finished, records = session.run_pytest([*PYTEST_OPTIONS, *paths], env, limits)
+        parsed = _Parsed.from_records(records)
+    not_found = missing + [n for n in parsed.not_found if n not in missing]
+    if coverage_include and coverage_error is None:
+        coverage_error = parsed.coverage_error or (
+            None if parsed.coverage is not None else "the run ended before coverage was saved"
+        )
+    return RunResult(
+        tests=parsed.tests,
+        timed_out=finished.timed_out,
+        crashed=bool(paths) and not parsed.done and not finished.timed_out,
+        exit_code=parsed.exit_code if parsed.done else finished.exit_code,
+        collection_errors=parsed.collection_errors + [f"not found: {n}" for n in not_found],
+        output=finished.output,
+        duration=finished.duration,
+        killed_reason=finished.killed_reason,
+        not_found=not_found,
+        coverage=parsed.coverage if coverage_include and coverage_error is None else None,
+        coverage_error=coverage_error,
+    )
+
+
+def collect_tests(
+    repo: Path,
+    *,
+    python: str | Path,
+    paths: Sequence[str] = (),
+    limits: Limits = Limits(),  # noqa: B008 - frozen dataclass, safe as a default
+    isolation: Literal["strict", "none"] = "strict",
+) -> CollectResult:
+    """Node ids of the repository's tests (under `paths`, default: its configured suite)."""
+    with _Session(repo, python, isolation, {}) as session:
+        finished, records = session.run_pytest(
+            [*PYTEST_OPTIONS, "--collect-only", *paths], {}, limits
+        )
+        parsed = _Parsed.from_records(records)
+    return CollectResult(
+        node_ids=parsed.collected,
+        collection_errors=parsed.collection_errors,
+        timed_out=finished.timed_out,
+        crashed=not parsed.done and not finished.timed_out,
+        exit_code=parsed.exit_code if parsed.done else finished.exit_code,
+        output=finished.output,
+        duration=finished.duration,
+        killed_reason=finished.killed_reason,
+    )
+
+
+class _Session:
+    """One throw-away workspace: the copy, the plugin, the report file; removed on exit."""
+
+    def __init__(
+        self, repo: Path, python: str | Path, mode: Isolation, overrides: Mapping[str, str]
+    ) -> None:
+        if mode not in ("strict", "none"):
+            raise ValueError(f"isolation must be 'strict' or 'none', not {mode!r}")
+        if mode == "strict":
+            isolation.require_isolation()
+        self.mode = mode
+        self.repo = Path(repo).resolve()
+        if not self.repo.is_dir():
+            raise FileNotFoundError(f"repository not found: {repo}")
+        self.interpreter: Interpreter = probe(python)
+        self.overrides = overrides
+        self.extra_readable: list[str] = []
+
+    def __enter__(self) -> _Session:
+        self.tmp = Path(tempfile.mkdtemp(prefix="repomend-sandbox-"))
+        try:
+            self.workspace = copy_repository(self.repo, self.tmp / "repo")
+            apply_overrides(self.workspace.root, self.overrides)
+            self.support = self.tmp / "support"
+            self.support.mkdir()
+            shutil.copyfile(PLUGIN_SOURCE, self.support / f"{PLUGIN_MODULE}.py")
+            (self.tmp / "report").mkdir()
+        except BaseException:
+            _remove_tree(self.tmp)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _remove_tree(self.tmp)
+
+    def paths_for(self, test_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Files to hand to pytest, and requested ids whose file does not exist in the copy."""
+        paths: list[str] = []
+        missing: list[str] = []
+        for nodeid in test_ids:
+            path = nodeid.split("::", 1)[0]
+            unsafe = not path or os.path.isabs(path) or ".." in Path(path).parts
+            if unsafe or not (self.workspace.root / path).exists():
+                missing.append(nodeid)
+            elif path not in paths:
+                paths.append(path)
+        return paths, missing
+
+    def lend_coverage(self) -> str | None:
+        """Make coverage importable for the repository's interpreter; the reason if not."""
+        package, reason = own_coverage_package(self.interpreter)
+        if package is not None:
+            (self.support / "coverage").symlink_to(package, target_is_directory=True)
+            self.extra_readable.append(str(package))
+        return reason
+
+    def run_pytest(
+        self, args: list[str], extra_env: Mapping[str, str], limits: Limits
+    ) -> tuple[Finished, list[dict]]:
+        strict = self.mode == "strict"
+        report_dir = isolation.INSIDE_REPORT if strict else str(self.tmp / "report")
+        support = isolation.INSIDE_SUPPORT if strict else str(self.support)
+        home = _host_home() if strict else str(self.tmp / "home")
+        python_bin = str(Path(self.interpreter.path).parent)
+        env = {
+            "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "TMPDIR": "/tmp" if strict else str(self.tmp),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": support,
+            "PYTHONNOUSERSITE": "1",
+            "PY_COLORS": "0",
+            "REPOMEND_SANDBOX_REPORT": f"{report_dir}/results.jsonl",
+            **extra_env,
+        }
+        command = [self.interpreter.path, "-m", "pytest", *args]
+        if strict:
+            group = cgroups.create(limits.max_processes, limits.memory_mb)
+            argv = isolation.bwrap_argv(
+                repo=str(self.repo),
+                copy=str(self.workspace.root),
+                shared=self.workspace.shared,
+                readable=[*self.interpreter.readable_paths(), *self.extra_readable],
+                support=str(self.support),
+                report=str(self.tmp / "report"),
+                home=home,
+                tmp_bytes=limits.file_size_mb * 1024 * 1024,
+            )
+            argv = [*rlimit_prefix(limits), *argv, "--", *command]
+            try:
+                finished = supervise(argv, env=env, cwd=str(self.tmp), limits=limits, group=group)
+            finally:
+                group.remove()
+        else:
+            Path(home).mkdir(exist_ok=True)
+            argv = [*rlimit_prefix(limits), *command]
+            finished = supervise(
+                argv, env=env, cwd=str(self.workspace.root), limits=limits, group=None
+            )
+        return finished, _read_records(self.tmp / "report" / "results.jsonl")
+
+
+@dataclass
+class _Parsed:
+    tests: list[TestResult] = field(default_factory=list)
+    collected: list[str] = field(default_factory=list)
+    collection_errors: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    coverage: dict[str, dict[str, list[int]]] | None = None
+    coverage_error: str | None = None
+    done: bool = False
+    exit_code: int | None = None
+
+    @classmethod
+    def from_records(cls, records: list[dict]) -> _Parsed:
+        parsed = cls()
+        by_id: dict[str, TestResult] = {}
+        for record in records:
+            kind = record.get("kind")
+            if kind == "test" and record.get("outcome") in OUTCOMES:
+                by_id[str(record["nodeid"])] = TestResult(
+                    nodeid=str(record["nodeid"]),
+                    outcome=record["outcome"],
+                    duration=float(record.get("duration") or 0.0),
+                    exception_type=record.get("exception_type"),
+                    message=record.get("message"),
+                    traceback=record.get("traceback"),
+                )
+            elif kind == "collection_error":
+                parsed.collection_errors.append(str(record.get("message")))
+            elif kind == "not_found":
+                parsed.not_found.append(str(record.get("nodeid")))
+            elif kind == "collected":
+                parsed.collected = [str(n) for n in record.get("nodeids", [])]
+            elif kind == "coverage":
+                parsed.coverage = record.get("data")
+            elif kind == "coverage_error":
+                parsed.coverage_error = f"coverage failed inside the sandbox: {record['message']}"
+            elif kind == "done":
+                parsed.done, parsed.exit_code = True, int(record.get("exitstatus", -1))
+        parsed.tests = list(by_id.values())
+        return parsed
+
+
+def _read_records(path: Path) -> list[dict]:
+    """JSON lines; a line cut short by a kill (or garbage) is skipped, not fatal."""
+    records = []
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+    except FileNotFoundError:
+        pass
+    return records
+
+
+def _host_home() -> str:
+    home = os.environ.get("HOME") or os.path.expanduser("~")
+    return os.path.realpath(home) if home and home != "/" else "/tmp/home"
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove the workspace even if the run chmod-ed parts of it unreadable."""
+
+    def make_writable(function, target, _exc) -> None:  # type: ignore[no-untyped-def]
+        try:
+            parent = os.path.dirname(target)
+            os.chmod(parent, stat.S_IRWXU)
+            if os.path.isdir(target) and not os.path.islink(target):
+                os.chmod(target, stat.S_IRWXU)
+            function(target)
+        except OSError:
+            pass
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=make_writable)
+    else:
+        shutil.rmtree(path, onerror=make_writable)
