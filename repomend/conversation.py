@@ -59,12 +59,17 @@ def split_reasoning(reply: str) -> SplitReply:
 _FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
+def _without_fence_lines(code: str) -> str:
+    """Stray fence lines (a closing fence with no opening one, a ```` closer) are never code."""
+    return "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("```")).strip("\n")
+
+
 def extract_code(content: str) -> str:
     """The python block of a reply; prefer ```python, accept a bare fence, refuse prose-only replies."""
+    if content.strip().startswith(("def ", "async def ")):
+        return _without_fence_lines(content)
     blocks = [(lang.lower(), body) for lang, body in _FENCE_RE.findall(content)]
     if not blocks:
-        if content.strip().startswith(("def ", "async def ")):
-            return content.strip("\n")
         raise NoCodeBlock("the reply contains no ```python code block")
     python_blocks = [body for lang, body in blocks if lang in ("python", "py", "python3")]
     candidates = python_blocks or [body for lang, body in blocks if lang == ""]
@@ -72,7 +77,7 @@ def extract_code(content: str) -> str:
         langs = ", ".join(sorted({lang for lang, _ in blocks}))
         raise NoCodeBlock(f"the reply's code blocks are not python ({langs})")
     with_def = [body for body in candidates if re.search(r"^\s*(async\s+)?def\s", body, re.M)]
-    code = (with_def or candidates)[0].strip("\n")
+    code = _without_fence_lines((with_def or candidates)[0])
     if not code.strip():
         raise NoCodeBlock("the reply's python code block is empty")
     return code

@@ -15,13 +15,13 @@ from rich.syntax import Syntax
 from repomend.settings import Settings
 
 DEMO_FILE = "statkit/stats.py"
-DEMO_METHOD = "mean"
-CORRECT_LINE = "return sum(xs) / len(xs)"
-BROKEN_LINE = "return sum(xs) / (len(xs) - 1)"
+DEMO_METHOD = "is_even"
+CORRECT_LINE = "return n % 2 == 0"
+BROKEN_LINE = "return n % 2 == 1"
 
 
 def copy_demo_repo(destination: Path) -> Path:
-    """A fresh copy of the sample project, with `mean` broken by an off-by-one."""
+    """A fresh copy of the sample project, with `is_even` broken by a wrong comparison."""
     source = resources.files("repomend") / "demo_repo"
     with resources.as_file(source) as folder:
         shutil.copytree(folder, destination, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))

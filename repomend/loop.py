@@ -19,7 +19,15 @@ from repomend.backends.base import Backend, Completion, GenerationConfig
 from repomend.conversation import Message, Mode, NoCodeBlock, extract_code, history_reply
 from repomend.feedback import format_rejection, format_test_output
 from repomend.settings import Settings
-from repomend.source import CandidateRejected, Method, find_method, method_text, remove_body, splice
+from repomend.source import (
+    CandidateRejected,
+    Method,
+    find_method,
+    keep_docstring,
+    method_text,
+    remove_body,
+    splice,
+)
 from repomend.trajectory import Attempt, Status, Trajectory, Turn
 from sandbox.results import RunResult
 
@@ -185,7 +193,7 @@ def _attempt(
     )
     try:
         attempt.candidate = extract_code(completion.content)
-        attempt.new_source = splice(source, method, attempt.candidate)
+        attempt.new_source = keep_docstring(source, method, splice(source, method, attempt.candidate))
     except (NoCodeBlock, CandidateRejected) as err:
         attempt.rejection = str(err)
         return attempt

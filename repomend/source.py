@@ -22,7 +22,7 @@ import inspect
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import tree_sitter_python
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
@@ -102,10 +102,38 @@ class Method:
 
 
 @dataclass(frozen=True)
+class _Entry:
+    """A listed function: enough to find it; its Method is built only when asked for."""
+
+    func: Node
+    outer: Node  # the decorated definition, or the function itself
+    classes: tuple[str, ...]
+
+    @property
+    def qualname(self) -> str:
+        return ".".join((*self.classes, _name(self.func)))
+
+
 class _Parsed:
-    data: bytes
-    tree: Tree
-    methods: tuple[Method, ...]
+    """One parse of one text, with what has been derived from it so far."""
+
+    def __init__(self, data: bytes, tree: Tree) -> None:
+        self.data = data
+        self.tree = tree
+        self._built: dict[int, Method] = {}
+
+    @cached_property
+    def entries(self) -> tuple[_Entry, ...]:
+        return tuple(_Entry(*found) for found in _function_defs(self.tree.root_node, ()))
+
+    def method(self, entry: _Entry) -> Method:
+        key = entry.func.start_byte
+        if key not in self._built:
+            self._built[key] = _make_method(self.data, entry.func, entry.outer, entry.classes)
+        return self._built[key]
+
+    def methods(self) -> list[Method]:
+        return [self.method(entry) for entry in self.entries]
 
 
 def _encode(text: str) -> bytes:
@@ -139,6 +167,21 @@ def _has_error(tree: Tree) -> bool:
     return tree.root_node.has_error
 
 
+def _tree_error(tree: Tree, line_offset: int = 0) -> str:
+    """Where tree-sitter gave up, for files whose syntax this Python cannot judge."""
+    node = tree.root_node
+    while True:
+        bad = next((c for c in node.children if c.has_error or c.is_missing), None)
+        if bad is None or bad.is_error or bad.is_missing:
+            node = bad or node
+            break
+        node = bad
+    line = node.start_point.row + 1 - line_offset
+    if node.is_missing:
+        return f"line {line}: missing `{node.type}`"
+    return f"line {line}: invalid syntax"
+
+
 @lru_cache(maxsize=16)
 def _parse(source: str) -> _Parsed:
     """Parse once per distinct text: the language server asks about the same file repeatedly."""
@@ -149,8 +192,7 @@ def _parse(source: str) -> _Parsed:
         if err is not None:
             raise SourceError(f"the file does not parse: {_describe(err)}")
         # Valid Python that this grammar does not know: list what it did understand.
-    methods = tuple(_collect(data, tree.root_node, ()))
-    return _Parsed(data, tree, methods)
+    return _Parsed(data, tree)
 
 
 def _function_defs(node: Node, classes: tuple[str, ...]) -> Iterator[tuple[Node, Node, tuple]]:
@@ -177,6 +219,37 @@ def _function_defs(node: Node, classes: tuple[str, ...]) -> Iterator[tuple[Node,
             yield from _function_defs(child, classes)
 
 
+def _function_at(node: Node, line: int, classes: tuple[str, ...]) -> tuple | None:
+    """The listed function whose node spans ``line``, descending only along that line.
+
+    Visits the few nodes on the way down instead of every function in the file, so a lookup
+    costs little more than the parse itself.
+    """
+    for child in node.named_children:
+        if child.start_point.row > line:
+            return None
+        if child.end_point.row < line:
+            continue
+        kind = child.type
+        if kind == "decorated_definition":
+            inner = child.child_by_field_name("definition")
+            if inner is not None and inner.type == "function_definition":
+                return inner, child, classes
+            kind, child = ("class_definition", inner) if inner is not None else ("", child)
+        if kind == "function_definition":
+            return child, child, classes
+        if kind == "class_definition":
+            name = child.child_by_field_name("name")
+            body = child.child_by_field_name("body")
+            if name is None or body is None or name.text is None:
+                return None
+            return _function_at(body, line, (*classes, _decode(name.text)))
+        if kind in _CONTAINERS:
+            return _function_at(child, line, classes)
+        return None
+    return None
+
+
 def _class_defs(node: Node, classes: tuple[str, ...]) -> Iterator[tuple[Node, Node, tuple]]:
     name = node.child_by_field_name("name")
     body = node.child_by_field_name("body")
@@ -189,11 +262,11 @@ def _statements(block: Node) -> list[Node]:
     return [c for c in block.named_children if c.type != "comment"]
 
 
-def _body_end(func: Node) -> int:
-    """End byte of the last statement (trailing comments belong to the file, not the body)."""
+def _last_statement(func: Node) -> Node:
+    """Where the method ends: trailing comments belong to the file, not the body."""
     body = func.child_by_field_name("body")
     statements = _statements(body) if body is not None else []
-    return statements[-1].end_byte if statements else func.end_byte
+    return statements[-1] if statements else func
 
 
 def _header_colon(func: Node) -> Node | None:
@@ -247,7 +320,8 @@ def _indent_unit(indent: str) -> str:
 
 def _make_method(data: bytes, func: Node, outer: Node, classes: tuple[str, ...]) -> Method:
     name = _name(func)
-    start, end = func.start_byte, _body_end(func)
+    last = _last_statement(func)
+    start, end = func.start_byte, last.end_byte
     colon = _header_colon(func)
     header_end = colon.end_byte if colon is not None else start
     indent = _indent_of(data, start)
@@ -268,7 +342,7 @@ def _make_method(data: bytes, func: Node, outer: Node, classes: tuple[str, ...])
         docstring=_docstring_text(_docstring_node(func)),
         start_line=func.start_point.row,
         start_col=_column(data, start),
-        end_line=data.count(b"\n", 0, end),
+        end_line=last.end_point.row,
         end_col=_column(data, end),
         decorated_start_line=outer.start_point.row,
         body_start_line=body_start_line,
@@ -280,11 +354,6 @@ def _make_method(data: bytes, func: Node, outer: Node, classes: tuple[str, ...])
     )
 
 
-def _collect(data: bytes, root: Node, classes: tuple[str, ...]) -> Iterator[Method]:
-    for func, outer, enclosing in _function_defs(root, classes):
-        yield _make_method(data, func, outer, enclosing)
-
-
 # --------------------------------------------------------------------------- queries
 
 
@@ -294,16 +363,16 @@ def parse_methods(source: str) -> list[Method]:
     Raises SourceError when the file does not parse. Tree-sitter flags the problem and Python's
     compiler confirms and words it; the file is never executed.
     """
-    return list(_parse(source).methods)
+    return _parse(source).methods()
 
 
 def find_method(source: str, qualname: str) -> Method:
     """The first method called ``qualname`` ("Stats.mean", "main")."""
-    methods = _parse(source).methods
-    for method in methods:
-        if method.qualname == qualname:
-            return method
-    names = list(dict.fromkeys(m.qualname for m in methods))
+    parsed = _parse(source)
+    for entry in parsed.entries:
+        if entry.qualname == qualname:
+            return parsed.method(entry)
+    names = list(dict.fromkeys(entry.qualname for entry in parsed.entries))
     if not names:
         raise SourceError(f"no method `{qualname}` in this file; it defines no functions")
     listed = ", ".join(names[:_MAX_LISTED])
@@ -319,12 +388,12 @@ def method_at(source: str, line: int, character: int = 0) -> Method | None:
     the answer. A position inside a nested function answers the method that holds it.
     """
     del character
-    for method in _parse(source).methods:
-        if method.decorated_start_line <= line <= method.end_line:
-            return method
-        if method.decorated_start_line > line:
-            break
-    return None
+    parsed = _parse(source)
+    found = _function_at(parsed.tree.root_node, line, ())
+    if found is None:
+        return None
+    method = parsed.method(_Entry(*found))
+    return method if line <= method.end_line else None  # not on a trailing comment
 
 
 def _checked(source: str, method: Method) -> _Parsed:
@@ -336,9 +405,9 @@ def _checked(source: str, method: Method) -> _Parsed:
 
 
 def _function_node(parsed: _Parsed, method: Method) -> Node:
-    for func, _outer, _classes in _function_defs(parsed.tree.root_node, ()):
-        if func.start_byte == method.start_byte:
-            return func
+    for entry in parsed.entries:
+        if entry.func.start_byte == method.start_byte:
+            return entry.func
     raise SourceError(f"`{method.qualname}` is not a method of this file")
 
 
@@ -523,13 +592,15 @@ def splice(source: str, method: Method, candidate: str) -> str:
     if err is not None:
         file_compiles = _file_compiles(source)
         # A file in newer syntax than this interpreter knows: trust tree-sitter alone.
-        if file_compiles or _has_error(tree):
+        if file_compiles:
             raise CandidateRejected(f"the code does not parse: {_describe(err, offset)}")
+        if _has_error(tree):
+            raise CandidateRejected(f"the code does not parse: {_tree_error(tree, offset)}")
     data = _encode(wrapped)
     func = _pick(tree.root_node, method.name)
 
     def_indent = _indent_of(data, func.start_byte)
-    lines = _split_lines(_decode(data[func.start_byte : _body_end(func)]))
+    lines = _split_lines(_decode(data[func.start_byte : _last_statement(func).end_byte]))
     protected = _protected_rows(func, func.start_point.row)
     cand_unit = _candidate_unit(data, func, def_indent)
     file_unit = _file_unit(method)
@@ -561,3 +632,33 @@ def splice(source: str, method: Method, candidate: str) -> str:
             return result
     assert last_error is not None
     raise CandidateRejected(f"the method does not fit in the file: {_describe(last_error)}")
+
+
+def keep_docstring(source: str, method: Method, spliced: str) -> str:
+    """Put the method's docstring back when the candidate dropped it.
+
+    Models often answer without the docstring; a fix should not cost the user their
+    documentation. Returns `spliced` unchanged when there is nothing to restore or it
+    cannot be restored cleanly.
+    """
+    if method.docstring is None:
+        return spliced
+    new = find_method(spliced, method.qualname)
+    header_lines = new.declaration.count("\n")
+    if new.docstring is not None or new.body_start_line <= new.start_line + header_lines:
+        return spliced
+    try:
+        function = ast.parse(method_text(source, method)).body[0]
+    except SyntaxError:  # syntax newer than this interpreter: leave it to the user
+        return spliced
+    assert isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+    first = function.body[0]
+    assert first.end_lineno is not None
+    original = method.source_text.splitlines(keepends=True)[first.lineno - 1 : first.end_lineno]
+    original[0] = new.body_indent + original[0].lstrip(" \t")
+    lines = spliced.splitlines(keepends=True)
+    newline = _newline(spliced) if "\n" in spliced else "\n"
+    if not original[-1].endswith(("\n", "\r")):
+        original[-1] += newline
+    result = "".join(lines[: new.body_start_line] + original + lines[new.body_start_line :])
+    return result if _compile_error(result, "<file>") is None else spliced

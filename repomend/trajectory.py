@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from repomend.conversation import Message, Mode
+from repomend.source import find_method, method_text
 from sandbox.results import RunResult
 
 
@@ -100,8 +101,9 @@ class Trajectory:
 
     @property
     def fixed_method(self) -> str | None:
-        final = self.final
-        return final.candidate if self.status is Status.FIXED and final else None
+        """The verified method as it now reads in the file (docstring kept, file's indentation)."""
+        fixed = self.fixed_source
+        return None if fixed is None else method_text(fixed, find_method(fixed, self.qualname))
 
     @property
     def turns_used(self) -> int:

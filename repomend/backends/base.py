@@ -22,6 +22,10 @@ class GenerationConfig:
     """0 = greedy."""
     top_p: float = 0.95
     seed: int | None = None
+    stop_after_code_block: bool = True
+    """End the answer once it holds a complete fenced code block with a `def`: only that block
+    is used, and small models otherwise ramble on to `max_new_tokens` (the in-process backend
+    honours it; servers without regex stops ignore it)."""
 
 
 @dataclass(frozen=True)

@@ -145,8 +145,9 @@ class OpenAIBackend(Backend):
                 # The server answered in the same call (it ignored the stop string): keep it.
                 split = split_reasoning(text)
                 truncated = choice.get("finish_reason") == "length"
-                results.append((split.content, split.reasoning, prompt_tokens, reasoning_tokens,
-                                False, truncated))
+                results.append(
+                    (split.content, split.reasoning, prompt_tokens, reasoning_tokens, False, truncated)
+                )
                 continue
             reasoning = _reasoning_only(text).strip()
             forced = choice.get("finish_reason") == "length"
@@ -167,14 +168,16 @@ class OpenAIBackend(Backend):
             _, answer_tokens = _usage(answer, 1)
             [answer_choice] = _choices(answer, 1)
             content = _continuation_text(answer_choice["message"])
-            results.append((
-                content,
-                reasoning or None,
-                prompt_tokens,
-                reasoning_tokens + answer_tokens,
-                forced,
-                answer_choice.get("finish_reason") == "length",
-            ))
+            results.append(
+                (
+                    content,
+                    reasoning or None,
+                    prompt_tokens,
+                    reasoning_tokens + answer_tokens,
+                    forced,
+                    answer_choice.get("finish_reason") == "length",
+                )
+            )
         return results
 
     def _body(
@@ -230,7 +233,10 @@ class OpenAIBackend(Backend):
             last = attempt == attempts - 1
             try:
                 response = self._client.request(
-                    method, url, headers=self._headers, timeout=self._settings.openai_timeout,
+                    method,
+                    url,
+                    headers=self._headers,
+                    timeout=self._settings.openai_timeout,
                     **kwargs,
                 )
             except httpx.TimeoutException as exc:
@@ -321,4 +327,4 @@ def _reasoning_only(text: str) -> str:
     if THINK_CLOSE in text:
         return split_reasoning(text).reasoning or ""
     stripped = text.lstrip()
-    return stripped[len(THINK_OPEN):] if stripped.startswith(THINK_OPEN) else text
+    return stripped[len(THINK_OPEN) :] if stripped.startswith(THINK_OPEN) else text

@@ -48,9 +48,34 @@ class _ThinkClosed(StoppingCriteria):
         self._prompt_length = prompt_length
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        tails = input_ids[:, self._prompt_length:][:, -_CLOSE_WINDOW:]
+        tails = input_ids[:, self._prompt_length :][:, -_CLOSE_WINDOW:]
         texts = self._tokenizer.batch_decode(tails, skip_special_tokens=False)
         return torch.tensor([THINK_CLOSE in text for text in texts], device=input_ids.device)
+
+
+_CODE_BLOCK = re.compile(r"```(?:python3?|py)?[ \t]*\n(?:(?!```)[\s\S])*?\bdef\b(?:(?!```)[\s\S])*\n```")
+_FENCE_WINDOW = 4
+"""A closing fence spans at most the last few tokens; only then is the whole answer decoded."""
+
+
+class _CodeBlockDone(StoppingCriteria):
+    """Stops each row once its answer holds a complete fenced code block defining a function."""
+
+    def __init__(self, tokenizer: Any, prompt_length: int) -> None:
+        self._tokenizer = tokenizer
+        self._prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        generated = input_ids[:, self._prompt_length :]
+        tails = self._tokenizer.batch_decode(generated[:, -_FENCE_WINDOW:], skip_special_tokens=True)
+        done = []
+        for row, tail in enumerate(tails):
+            if "`" not in tail:
+                done.append(False)
+                continue
+            text = self._tokenizer.decode(generated[row], skip_special_tokens=True)
+            done.append(_CODE_BLOCK.search(text) is not None)
+        return torch.tensor(done, device=input_ids.device)
 
 
 @dataclass
@@ -161,20 +186,21 @@ class TransformersBackend(Backend):
     def _answer_only(
         self, prompt_ids: list[int], config: GenerationConfig, n: int
     ) -> list[tuple[str, str | None, int, bool, bool]]:
-        rows = self._run([prompt_ids], config, config.max_new_tokens, copies=n)
+        rows = self._run(
+            [prompt_ids], config, config.max_new_tokens, copies=n, stop_at_code=config.stop_after_code_block
+        )
         results = []
         for ids, ended in zip(rows.ids, rows.ended, strict=True):
             split = split_reasoning(self._decode(ids, skip_special=True))
-            results.append((split.content, split.reasoning, len(ids), False, not ended))
+            truncated = not ended and len(ids) >= config.max_new_tokens
+            results.append((split.content, split.reasoning, len(ids), False, truncated))
         return results
 
     def _think(
         self, prompt_ids: list[int], config: GenerationConfig, n: int
     ) -> list[tuple[str, str | None, int, bool, bool]]:
         budget = config.thinking_budget or self._context - len(prompt_ids) - config.max_new_tokens
-        reasoning_rows = self._run(
-            [prompt_ids], config, max(budget, 1), copies=n, stop_at_close=True
-        )
+        reasoning_rows = self._run([prompt_ids], config, max(budget, 1), copies=n, stop_at_close=True)
         forced_ids = self._tokenizer(FORCED_CLOSE, add_special_tokens=False)["input_ids"]
         heads: list[str] = []
         continued: list[list[int]] = []
@@ -186,17 +212,18 @@ class TransformersBackend(Backend):
             tail = [] if closed else forced_ids
             forced.append(not closed and len(ids) >= budget)
             heads.append(
-                ("" if self._native_thinking else THINK_PREFILL)
-                + text
-                + ("" if closed else FORCED_CLOSE)
+                ("" if self._native_thinking else THINK_PREFILL) + text + ("" if closed else FORCED_CLOSE)
             )
             continued.append(prompt_ids + ids + tail)
-        answer_rows = self._run(continued, config, config.max_new_tokens)
+        answer_rows = self._run(
+            continued, config, config.max_new_tokens, stop_at_code=config.stop_after_code_block
+        )
         results = []
         for i, (ids, ended) in enumerate(zip(answer_rows.ids, answer_rows.ended, strict=True)):
             split = split_reasoning(heads[i] + self._decode(ids, skip_special=True))
             tokens = len(reasoning_rows.ids[i]) + len(ids)
-            results.append((split.content, split.reasoning, tokens, forced[i], not ended))
+            truncated = not ended and len(ids) >= config.max_new_tokens
+            results.append((split.content, split.reasoning, tokens, forced[i], truncated))
         return results
 
     def _run(
@@ -207,19 +234,24 @@ class TransformersBackend(Backend):
         *,
         copies: int = 1,
         stop_at_close: bool = False,
+        stop_at_code: bool = False,
     ) -> _Rows:
         """Generate for left-padded prompts; each prompt yields `copies` rows."""
         width = max(len(ids) for ids in prompts)
         input_ids = torch.full((len(prompts), width), self._pad_id, dtype=torch.long)
         attention = torch.zeros((len(prompts), width), dtype=torch.long)
         for row, ids in enumerate(prompts):
-            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            attention[row, width - len(ids):] = 1
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids) :] = 1
         sampling = config.temperature > 0
         options: dict[str, Any] = {"do_sample": False}
         if sampling:
-            options = {"do_sample": True, "temperature": config.temperature,
-                       "top_p": config.top_p, "top_k": 0}
+            options = {
+                "do_sample": True,
+                "temperature": config.temperature,
+                "top_p": config.top_p,
+                "top_k": 0,
+            }
         generation_config = HFGenerationConfig(
             max_new_tokens=max_new_tokens,
             num_return_sequences=copies,
@@ -227,9 +259,11 @@ class TransformersBackend(Backend):
             pad_token_id=self._pad_id,
             **options,
         )
-        stopping = StoppingCriteriaList(
-            [_ThinkClosed(self._tokenizer, width)] if stop_at_close else []
-        )
+        stopping = StoppingCriteriaList()
+        if stop_at_close:
+            stopping.append(_ThinkClosed(self._tokenizer, width))
+        if stop_at_code:
+            stopping.append(_CodeBlockDone(self._tokenizer, width))
         device = self._model.device
         output = self._model.generate(
             input_ids=input_ids.to(device),

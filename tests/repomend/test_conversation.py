@@ -93,3 +93,8 @@ def test_iteration_prompt_is_the_thesis_template():
     assert (
         prompts.iteration_prompt("1 failed\n") == "Correct the answer. Tests failed:\nTEST_RESULT:\n1 failed"
     )
+
+
+def test_extract_drops_stray_fence_lines():
+    reply = "def f():\n    return 1\n```\n"
+    assert extract_code(reply) == "def f():\n    return 1"

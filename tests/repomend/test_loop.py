@@ -56,6 +56,9 @@ def test_broken_method_is_fixed_on_second_turn_after_feedback(stats_repo, run):
         == STATS_SOURCE
     )
     assert "-        return sum(self.xs) / (len(self.xs) - 1)" in trajectory.diff()
+    assert trajectory.fixed_method == (
+        'def mean(self):\n    """Arithmetic mean."""\n    return sum(self.xs) / len(self.xs)'
+    )
     # the original file on disk is untouched
     assert (stats_repo / "pkg/stats.py").read_text() == STATS_SOURCE
     kinds = [type(e) for e in events]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import random
 import sysconfig
 import textwrap
@@ -9,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+import tree_sitter_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tree_sitter import Language, Parser
 
 from repomend.source import (
     CandidateRejected,
@@ -123,10 +126,7 @@ def test_class_name_is_the_innermost_class() -> None:
 def test_declaration_keeps_multiline_parameters_and_drops_decorators() -> None:
     variance = find_method(STATS, "Stats.variance")
     assert variance.declaration == (
-        "def variance(\n"
-        "        self,\n"
-        "        ddof: int = 0,  # delta degrees of freedom\n"
-        "    ) -> float:"
+        "def variance(\n        self,\n        ddof: int = 0,  # delta degrees of freedom\n    ) -> float:"
     )
     label = find_method(STATS, "Stats.label")
     assert label.declaration == 'def label(name: str = "naïve €") -> str:'
@@ -200,6 +200,29 @@ def test_functions_under_module_level_blocks_are_listed() -> None:
     assert find_method(source, "sep").start_line == 2  # the first one
 
 
+def test_methods_of_decorated_and_conditional_classes() -> None:
+    source = textwrap.dedent(
+        """\
+        from dataclasses import dataclass
+
+
+        @dataclass(frozen=True)
+        class Point:
+            x: int
+
+            if True:
+                def norm(self) -> int:
+                    return abs(self.x)
+        """
+    )
+    (norm,) = parse_methods(source)
+    assert norm.qualname == "Point.norm"
+    assert norm.indent == "        "
+    assert method_at(source, _line_of(source, "return abs"), 0) == norm
+    assert method_at(source, _line_of(source, "@dataclass"), 0) is None
+    assert method_at(source, _line_of(source, "x: int"), 0) is None
+
+
 def test_unparsable_file_raises_source_error_with_python_message() -> None:
     with pytest.raises(SourceError, match=r"does not parse: line 2: "):
         parse_methods("def f():\n    return (1,\n")
@@ -224,7 +247,7 @@ def test_trailing_comment_stays_outside_the_method() -> None:
         ('return f"{name} ✓"', "Stats.label"),
         ("ddof: int = 0", "Stats.variance"),
         ("return (x - m) ** 2", "Stats.variance"),  # nested function: its method
-        ("line\"\"\"", "Stats.Config.describe"),
+        ('line"""', "Stats.Config.describe"),
         ("def median", "median"),
         ("@property", "Stats.count"),
     ],
@@ -285,7 +308,9 @@ def test_remove_body_keeps_docstring_and_the_rest_byte_identical() -> None:
     mean = find_method(STATS, "mean")
     result = remove_body(STATS, mean)
     _compiles(result)
-    expected_body = '    """Arithmetic mean.\n\n    Raises ZeroDivisionError on an empty list.\n    """\n    ...'
+    expected_body = (
+        '    """Arithmetic mean.\n\n    Raises ZeroDivisionError on an empty list.\n    """\n    ...'
+    )
     head_end = STATS.index("-> float:\n") + len("-> float:\n")
     assert result.startswith(STATS[:head_end] + expected_body)
     assert result.endswith(STATS[STATS.index("\n\n\nclass Stats") :])
@@ -339,9 +364,7 @@ def test_splice_candidate_indented_as_inside_class() -> None:
     count = find_method(STATS, "Stats.count")
     candidate = "    def count(self) -> int:\n        return len(self.values) or 0\n"
     result = splice(STATS, count, candidate)
-    assert "    @property\n    def count(self) -> int:\n        return len(self.values) or 0\n" in (
-        result
-    )
+    assert "    @property\n    def count(self) -> int:\n        return len(self.values) or 0\n" in (result)
     _compiles(result)
 
 
@@ -398,9 +421,7 @@ def test_splice_picks_the_named_def_among_several() -> None:
 
 def test_splice_class_wrapper_candidate() -> None:
     describe = find_method(STATS, "Stats.Config.describe")
-    candidate = (
-        "class Stats:\n    class Config:\n        def describe(self):\n            return 'ok'\n"
-    )
+    candidate = "class Stats:\n    class Config:\n        def describe(self):\n            return 'ok'\n"
     result = splice(STATS, describe, candidate)
     _compiles(result)
     assert "    class Config:\n        def describe(self):\n            return 'ok'\n" in result
@@ -408,17 +429,16 @@ def test_splice_class_wrapper_candidate() -> None:
 
 def test_splice_preserves_multiline_string_in_body() -> None:
     source = "class A:\n    def f(self):\n        return 1\n"
-    candidate = (
-        "def f(self):\n"
-        '    text = """first\n'
-        "  indented two\n"
-        'no indent"""\n'
-        "    return text\n"
-    )
+    candidate = 'def f(self):\n    text = """first\n  indented two\nno indent"""\n    return text\n'
     result = splice(source, find_method(source, "A.f"), candidate)
-    namespace: dict = {}
-    exec(compile(result, "<test>", "exec"), namespace)  # our own fixture, not model output
-    assert namespace["A"]().f() == "first\n  indented two\nno indent"
+    _compiles(result)
+    strings = [
+        node.value
+        for node in ast.walk(ast.parse(result))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+    assert strings == ["first\n  indented two\nno indent"]
+    assert result.endswith('no indent"""\n        return text\n')
 
 
 def test_splice_indented_candidate_with_string_at_column_zero() -> None:
@@ -441,9 +461,9 @@ def test_splice_wrong_name_is_rejected() -> None:
 
 
 def test_splice_without_def_is_rejected() -> None:
-    with pytest.raises(CandidateRejected, match="^it defines no function$"):
+    with pytest.raises(CandidateRejected, match=r"^it defines no function$"):
         splice(STATS, find_method(STATS, "mean"), "x = sum([1, 2])\n")
-    with pytest.raises(CandidateRejected, match="^it defines no function$"):
+    with pytest.raises(CandidateRejected, match=r"^it defines no function$"):
         splice(STATS, find_method(STATS, "mean"), "   \n# nothing\n")
 
 
@@ -462,12 +482,15 @@ def test_splice_syntax_error_line_counts_the_candidate_as_given() -> None:
         splice(STATS, find_method(STATS, "mean"), candidate)
 
 
-def test_splice_that_breaks_the_file_is_rejected() -> None:
-    # Tabs and spaces that Python cannot order once placed in this space-indented class.
-    source = "class A:\n        def f(self):\n                return 1\n"
-    candidate = "def f(self):\n\tif self:\n\t        return 2\n\treturn 3\n"
-    with pytest.raises(CandidateRejected, match="^the method does not fit in the file: line "):
-        splice(source, find_method(source, "A.f"), candidate)
+def test_splice_into_file_with_syntax_newer_than_this_python() -> None:
+    # Type parameters and `type` statements are Python 3.12; the server may run an older one.
+    source = "def first[T](xs: list[T]) -> T:\n    return xs[-1]\n\ntype Alias = int\n"
+    first = find_method(source, "first")
+    assert first.declaration == "def first[T](xs: list[T]) -> T:"
+    result = splice(source, first, "def first[T](xs: list[T]) -> T:\n    return xs[0]\n")
+    assert result == "def first[T](xs: list[T]) -> T:\n    return xs[0]\n\ntype Alias = int\n"
+    with pytest.raises(CandidateRejected, match=r"^the code does not parse: line 2: "):
+        splice(source, first, "def first[T](xs: list[T]) -> T:\n    return xs[0\n")
 
 
 def test_splice_result_lists_the_same_methods() -> None:
@@ -490,7 +513,7 @@ def test_round_trip_on_the_fixture() -> None:
 
 
 _STDLIB = Path(sysconfig.get_paths()["stdlib"])
-_STDLIB_FILES = sorted(p for p in _STDLIB.glob("*.py") if p.stat().st_size < 120_000)
+_STDLIB_FILES = sorted(p for p in _STDLIB.glob("*.py") if p.stat().st_size < 60_000)
 
 
 def _read(path: Path) -> str | None:
@@ -501,7 +524,7 @@ def _read(path: Path) -> str | None:
 
 
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
@@ -512,13 +535,14 @@ def test_round_trip_on_standard_library(path: Path, rng: random.Random) -> None:
     if source is None:
         return
     methods = parse_methods(source)
-    for method in rng.sample(methods, min(8, len(methods))):
+    for method in rng.sample(methods, min(5, len(methods))):
         text = method_text(source, method)
         assert splice(source, method, text) == source, (path.name, method.qualname)
         assert text.startswith(("def ", "async def "))
         stripped = remove_body(source, method)
         _compiles(stripped)
-        assert find_method(stripped, method.qualname).declaration == method.declaration
+        # Same methods, same declarations (qualnames may repeat: `if`/`else` variants).
+        assert [m.declaration for m in parse_methods(stripped)] == [m.declaration for m in methods]
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -527,9 +551,7 @@ def test_round_trip_on_standard_library(path: Path, rng: random.Random) -> None:
     step=st.sampled_from(["  ", "    ", "\t"]),
     value=st.integers(-5, 5),
 )
-def test_splice_accepts_any_consistent_candidate_indentation(
-    indent: str, step: str, value: int
-) -> None:
+def test_splice_accepts_any_consistent_candidate_indentation(indent: str, step: str, value: int) -> None:
     candidate = (
         f"{indent}def mean(xs):\n"
         f"{indent}{step}if not xs:\n"
@@ -550,7 +572,7 @@ def test_splice_accepts_any_consistent_candidate_indentation(
 
 def _big_file() -> str:
     parts = [STATS]
-    for number in range(60):
+    for number in range(100):
         parts.append(
             textwrap.dedent(
                 f'''\
@@ -579,20 +601,29 @@ def _big_file() -> str:
     return "".join(parts)
 
 
-def test_parsing_and_locating_in_a_large_file_is_fast() -> None:
+def test_locating_in_a_large_file_costs_about_one_parse() -> None:
+    # The language server asks on every code-action request, usually for a freshly edited text.
     source = _big_file()
-    lines = source.split("\n")
-    assert len(lines) > 1500
+    assert source.count("\n") > 1900
     target = _line_of(source, "total += i * 41")
-    started = time.perf_counter()
-    runs = 20
-    for run in range(runs):
-        text = source + f"\n# edit {run}\n"  # a new text each time: no cached answers
+    parser = Parser(Language(tree_sitter_python.language()))
+    lookups, parses = [], []
+    for run in range(10):
+        text = source + f"\n# edit {run}\n"  # a new text each time: nothing cached
+        started = time.perf_counter()
         found = method_at(text, target, 8)
-    elapsed = (time.perf_counter() - started) / runs
+        lookups.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        parser.parse(text.encode())
+        parses.append(time.perf_counter() - started)
     assert found is not None
     assert found.qualname == "Generated41.first"
-    assert elapsed < 0.05, f"{elapsed * 1000:.1f} ms per parse + lookup"
+    # Minimums: the machine may be busy, but the best run shows the real cost.
+    assert min(lookups) < 2 * min(parses) + 0.003, (min(lookups), min(parses))
+    assert min(lookups) < 0.05
+    started = time.perf_counter()
+    assert method_at(text, target, 0) == found  # same text again: answered from the cache
+    assert time.perf_counter() - started < 0.002
 
 
 def test_method_is_frozen() -> None:

@@ -15,3 +15,8 @@ def variance(xs):
 def clamp(x, low, high):
     """Return x limited to the range [low, high]."""
     return max(low, min(x, high))
+
+
+def is_even(n):
+    """Return True if n is even."""
+    return n % 2 == 0

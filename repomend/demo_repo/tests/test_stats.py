@@ -1,4 +1,4 @@
-from statkit.stats import clamp, mean, variance
+from statkit.stats import clamp, is_even, mean, variance
 
 
 def test_mean_of_integers():
@@ -17,3 +17,9 @@ def test_clamp():
     assert clamp(5, 0, 3) == 3
     assert clamp(-1, 0, 3) == 0
     assert clamp(2, 0, 3) == 2
+
+
+def test_is_even():
+    assert is_even(4)
+    assert is_even(0)
+    assert not is_even(7)
