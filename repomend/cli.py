@@ -214,7 +214,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     commands = {"repair": cmd_repair, "demo": cmd_demo}
     try:
         return commands[args.command](args, console)

@@ -70,3 +70,54 @@ def test_missing_model_folder(capsys, stats_repo, tmp_path):
         ["repair", f"{stats_repo}/pkg/stats.py::Stats.mean", "--model", str(tmp_path / "no-model")],
     )
     assert "cannot load the model" in err
+
+
+@pytest.fixture
+def scripted_model(monkeypatch):
+    """The CLI's own flow with prepared model replies (the real backends have their own tests)."""
+    from repomend import backends
+    from repomend.backends.scripted import ScriptedBackend
+
+    def install(replies):
+        backend = ScriptedBackend(replies)
+        monkeypatch.setattr(backends, "load_backend", lambda settings: backend)
+        return backend
+
+    return install
+
+
+def test_repair_prints_the_verified_diff_and_applies_it(capsys, stats_repo, scripted_model):
+    from tests.conftest import FIXED_MEAN, WRONG_MEAN
+
+    scripted_model([f"```python\n{WRONG_MEAN}\n```", f"```python\n{FIXED_MEAN}\n```"])
+    code = main(["repair", f"{stats_repo}/pkg/stats.py::Stats.mean", "--apply", "--turns", "3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "tests (coverage: 2 test(s) execute `Stats.mean`)" in out
+    assert "turn 1/3: tests fail (1 passed, 1 failed)" in out
+    assert "turn 2/3: tests pass (2 passed, 0 failed)" in out
+    assert "+        return sum(self.xs) / len(self.xs)" in out
+    assert "return sum(self.xs) / len(self.xs)" in (stats_repo / "pkg/stats.py").read_text()
+
+
+def test_unfixed_repair_shows_last_attempt_and_why(capsys, stats_repo, scripted_model):
+    from tests.conftest import STATS_SOURCE, WRONG_MEAN
+
+    scripted_model([f"```python\n{WRONG_MEAN}\n```"] * 2)
+    code = main(
+        [
+            "repair",
+            f"{stats_repo}/pkg/stats.py::Stats.mean",
+            "--turns",
+            "2",
+            "--tests",
+            "tests/test_stats.py::test_mean",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "tests (given: 1 test(s) given)" in out
+    assert "not fixed after 2 turn(s)" in out
+    assert "+        return sum(self.xs)\n" in out
+    assert "AssertionError" in out
+    assert (stats_repo / "pkg/stats.py").read_text() == STATS_SOURCE

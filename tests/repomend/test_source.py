@@ -631,3 +631,19 @@ def test_method_is_frozen() -> None:
     assert isinstance(method, Method)
     with pytest.raises(AttributeError):
         method.name = "other"  # type: ignore[misc]
+
+
+def test_keep_docstring_restores_a_dropped_docstring():
+    from repomend.source import keep_docstring
+
+    source = 'class A:\n    def f(self):\n        """Doc\n        more."""\n        return 1\n'
+    method = find_method(source, "A.f")
+    spliced = splice(source, method, "def f(self):\n    return 2")
+    restored = keep_docstring(source, method, spliced)
+    assert restored == 'class A:\n    def f(self):\n        """Doc\n        more."""\n        return 2\n'
+    # an answer with its own docstring, or a method without one, is left alone
+    own = splice(source, method, 'def f(self):\n    """New."""\n    return 2')
+    assert keep_docstring(source, method, own) == own
+    bare = "def g():\n    return 1\n"
+    g = find_method(bare, "g")
+    assert keep_docstring(bare, g, splice(bare, g, "def g():\n    return 3")) == "def g():\n    return 3\n"
