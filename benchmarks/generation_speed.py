@@ -62,29 +62,37 @@ def main() -> None:
     settings = Settings()
     started = time.perf_counter()
     backend = load_backend(settings)
-    print(f"model: {backend.describe()}  load: {time.perf_counter() - started:.1f} s  "
-          f"threads: {torch.get_num_threads()}  dtype: {settings.dtype}")
+    print(
+        f"model: {backend.describe()}  load: {time.perf_counter() - started:.1f} s  "
+        f"threads: {torch.get_num_threads()}  dtype: {settings.dtype}"
+    )
     messages = repair_messages()
 
     prefill_seconds(backend, messages)  # warm-up
     prefills = [prefill_seconds(backend, messages) for _ in range(3)]
 
-    greedy = GenerationConfig(max_new_tokens=args.tokens, temperature=0.0)
+    greedy = GenerationConfig(max_new_tokens=args.tokens, temperature=0.0, stop_after_code_block=False)
     rates = []
     for _ in range(args.runs):
         [completion] = backend.generate(messages, mode=Mode.NO_THINK, config=greedy)
         rates.append(completion.completion_tokens / completion.seconds)
     prompt_tokens = completion.prompt_tokens
     print(f"prefill ({prompt_tokens} prompt tokens): {statistics.median(prefills):.2f} s")
-    print(f"batch 1 greedy: median {statistics.median(rates):.1f} tokens/s "
-          f"over {args.runs} runs of {completion.completion_tokens} tokens "
-          f"(runs: {', '.join(f'{r:.1f}' for r in rates)})")
+    print(
+        f"batch 1 greedy: median {statistics.median(rates):.1f} tokens/s "
+        f"over {args.runs} runs of {completion.completion_tokens} tokens "
+        f"(runs: {', '.join(f'{r:.1f}' for r in rates)})"
+    )
 
-    sampled = GenerationConfig(max_new_tokens=args.tokens, temperature=0.7, seed=0)
+    sampled = GenerationConfig(
+        max_new_tokens=args.tokens, temperature=0.7, seed=0, stop_after_code_block=False
+    )
     batch = backend.generate(messages, mode=Mode.NO_THINK, config=sampled, n=4)
     total = sum(c.completion_tokens for c in batch)
-    print(f"batch 4 sampled: {total / batch[0].seconds:.1f} tokens/s aggregate "
-          f"({total} tokens in {batch[0].seconds:.1f} s)")
+    print(
+        f"batch 4 sampled: {total / batch[0].seconds:.1f} tokens/s aggregate "
+        f"({total} tokens in {batch[0].seconds:.1f} s)"
+    )
     backend.close()
 
 
