@@ -27,18 +27,6 @@ DISCOVERY_WALL_FACTOR = 5
 """Running the whole suite under coverage may take longer than one candidate's run."""
 
 
-def _limits(settings: Settings, factor: float = 1.0):
-    from sandbox.runner import Limits
-
-    return Limits(
-        wall_seconds=settings.sandbox.wall_seconds * factor,
-        memory_mb=settings.sandbox.memory_mb,
-        max_processes=settings.sandbox.max_processes,
-        file_size_mb=settings.sandbox.file_size_mb,
-        output_kb=settings.sandbox.output_kb,
-    )
-
-
 def _test_name(nodeid: str) -> str:
     return re.sub(r"\[.*\]$", "", nodeid.rsplit("::", 1)[-1]).lower()
 
@@ -66,7 +54,7 @@ def _collect(repo: Path, python: str | Path, settings: Settings, paths: Sequence
         repo,
         python=python,
         paths=paths,
-        limits=_limits(settings),
+        limits=settings.sandbox.limits(),
         isolation=settings.sandbox.isolation,
     )
     if collected.collection_errors:
@@ -117,7 +105,7 @@ def discover_tests(
         nodeids,
         python=python,
         overrides=overrides,
-        limits=_limits(settings, DISCOVERY_WALL_FACTOR),
+        limits=settings.sandbox.limits(DISCOVERY_WALL_FACTOR),
         isolation=settings.sandbox.isolation,
         coverage_include=[path],
     )

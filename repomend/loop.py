@@ -40,15 +40,9 @@ class TestRunner(Protocol):
 
 def sandbox_test_runner(settings: Settings, python: str | Path) -> TestRunner:
     """Run tests in the sandbox with the repository's interpreter and the configured limits."""
-    from sandbox.runner import Limits, run_tests
+    from sandbox.runner import run_tests
 
-    limits = Limits(
-        wall_seconds=settings.sandbox.wall_seconds,
-        memory_mb=settings.sandbox.memory_mb,
-        max_processes=settings.sandbox.max_processes,
-        file_size_mb=settings.sandbox.file_size_mb,
-        output_kb=settings.sandbox.output_kb,
-    )
+    limits = settings.sandbox.limits()
 
     def run(repo: Path, test_ids: Sequence[str], *, overrides: Mapping[str, str]) -> RunResult:
         return run_tests(

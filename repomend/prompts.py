@@ -13,28 +13,14 @@ SYSTEM_PROMPT = (
     "Do not include decorators, other functions, imports, usage examples or tests."
 )
 
-GENERATE_METHOD_PROMPT = """Generate code for the method `{method}` in the class `{class_name}` \
-so that the project's tests pass.
+GENERATE_PROMPT = """Generate code for the {target} so that the project's tests pass.
 Description: {description}
 Declaration:
 ```python
 {declaration}
 ```
 Docstring: {docstring}
-File `{path}` with the method's body removed:
-```python
-{file_content}
-```"""
-
-GENERATE_FUNCTION_PROMPT = """Generate code for the function `{method}` \
-so that the project's tests pass.
-Description: {description}
-Declaration:
-```python
-{declaration}
-```
-Docstring: {docstring}
-File `{path}` with the function's body removed:
+File `{path}` with the {kind}'s body removed:
 ```python
 {file_content}
 ```"""
@@ -56,10 +42,10 @@ def first_turn_prompt(
     description: str | None = None,
 ) -> str:
     """The generation prompt; `file_content` is the file with the target's body removed."""
-    template = GENERATE_METHOD_PROMPT if class_name else GENERATE_FUNCTION_PROMPT
-    return template.format(
-        method=method,
-        class_name=class_name or "",
+    target = f"method `{method}` in the class `{class_name}`" if class_name else f"function `{method}`"
+    return GENERATE_PROMPT.format(
+        target=target,
+        kind="method" if class_name else "function",
         description=description or DEFAULT_DESCRIPTION,
         declaration=declaration,
         docstring=docstring or NO_DOCSTRING,

