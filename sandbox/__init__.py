@@ -6,6 +6,7 @@ See `sandbox.runner` for what the sandbox guarantees and what it needs from the 
 from sandbox.limits import Limits
 from sandbox.results import CollectResult, RunResult, TestResult
 from sandbox.runner import IsolationUnavailable, check_isolation, collect_tests, run_tests
+from sandbox.warm import WarmRunner
 
 __all__ = [
     "CollectResult",
@@ -13,6 +14,7 @@ __all__ = [
     "Limits",
     "RunResult",
     "TestResult",
+    "WarmRunner",
     "check_isolation",
     "collect_tests",
     "run_tests",

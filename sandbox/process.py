@@ -49,19 +49,43 @@ def supervise(
     group: cgroups.RunGroup | None,
 ) -> Finished:
     """Run `argv` to completion or until a limit is hit; nothing it started survives."""
+    start = time.monotonic()
+    proc = launch(argv, env=env, cwd=cwd, group=group)
+    return watch(proc, limits=limits, group=group, start=start)
+
+
+def launch(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str,
+    group: cgroups.RunGroup | None,
+    stdin: int = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """Start `argv` inside `group` (joined before it runs), in its own session, output piped."""
     command = list(argv)
     if group is not None:
         command = ["/bin/sh", "-c", _JOIN, "sh", *group.procs_files, "--", *command]
-    start = time.monotonic()
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         command,
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=dict(env),
         cwd=cwd,
         start_new_session=True,
     )
+
+
+def watch(
+    proc: subprocess.Popen[bytes],
+    *,
+    limits: Limits,
+    group: cgroups.RunGroup | None,
+    start: float,
+) -> Finished:
+    """Supervise a launched process from `start` (a monotonic time) on: the wall clock runs
+    from there, output is capped, and the whole tree is killed when a limit is hit."""
     assert proc.stdout is not None
     cap = limits.output_kb * 1024
     kept = bytearray()
@@ -100,7 +124,7 @@ def supervise(
             elif proc.poll() is not None:
                 break  # exited; a leftover holder of the pipe must not keep us waiting
     if reason is not None or proc.poll() is None:
-        _kill_tree(proc, group)
+        kill_tree(proc, group)
     exit_code = proc.wait()
     if group is not None:
         group.kill_all()  # strays that escaped the session (none expected in a PID namespace)
@@ -119,7 +143,8 @@ def supervise(
     )
 
 
-def _kill_tree(proc: subprocess.Popen[bytes], group: cgroups.RunGroup | None) -> None:
+def kill_tree(proc: subprocess.Popen[bytes], group: cgroups.RunGroup | None) -> None:
+    """SIGKILL the session, the process and every member of its groups."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):

@@ -33,8 +33,10 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +46,7 @@ from sandbox import cgroups, isolation
 from sandbox.interpreter import Interpreter, own_coverage_package, probe
 from sandbox.isolation import IsolationUnavailable, check_isolation
 from sandbox.limits import Limits
-from sandbox.process import Finished, rlimit_prefix, supervise
+from sandbox.process import Finished, launch, rlimit_prefix, watch
 from sandbox.results import CollectResult, RunResult, TestResult
 from sandbox.workspace import apply_overrides, copy_repository
 
@@ -83,14 +85,36 @@ def run_tests(
         coverage_error = None
         if coverage_include:
             coverage_error = session.lend_coverage()
-        env = {"REPOMEND_SANDBOX_SELECT": json.dumps(select) if select else ""}
-        if coverage_include and coverage_error is None:
-            env["REPOMEND_SANDBOX_COVERAGE"] = json.dumps(list(coverage_include))
+        env = run_environment(select, coverage_include if coverage_error is None else None)
         if select and not paths:
             finished, records = Finished(None, "", 0.0), []
         else:
             finished, records = session.run_pytest([*PYTEST_OPTIONS, *paths], env, limits)
         parsed = _Parsed.from_records(records)
+    return run_result(
+        finished, parsed, ran=bool(paths), missing=missing,
+        coverage_include=coverage_include, coverage_error=coverage_error,
+    )  # fmt: skip
+
+
+def run_environment(select: list[str], coverage: Sequence[str] | None) -> dict[str, str]:
+    """What the plugin inside the sandbox reads: the selection and the files to measure."""
+    env = {"REPOMEND_SANDBOX_SELECT": json.dumps(select) if select else ""}
+    if coverage:
+        env["REPOMEND_SANDBOX_COVERAGE"] = json.dumps(list(coverage))
+    return env
+
+
+def run_result(
+    finished: Finished,
+    parsed: _Parsed,
+    *,
+    ran: bool,
+    missing: list[str],
+    coverage_include: Sequence[str] | None,
+    coverage_error: str | None,
+) -> RunResult:
+    """Fold the supervisor's verdict and the plugin's records into one RunResult."""
     not_found = missing + [n for n in parsed.not_found if n not in missing]
     if coverage_include and coverage_error is None:
         coverage_error = parsed.coverage_error or (
@@ -99,7 +123,7 @@ def run_tests(
     return RunResult(
         tests=parsed.tests,
         timed_out=finished.timed_out,
-        crashed=bool(paths) and not parsed.done and not finished.timed_out,
+        crashed=ran and not parsed.done and not finished.timed_out,
         exit_code=parsed.exit_code if parsed.done else finished.exit_code,
         collection_errors=parsed.collection_errors + [f"not found: {n}" for n in not_found],
         output=finished.output,
@@ -196,6 +220,25 @@ class _Session:
     def run_pytest(
         self, args: list[str], extra_env: Mapping[str, str], limits: Limits
     ) -> tuple[Finished, list[dict]]:
+        start = time.monotonic()
+        proc, group = self.launch(["-m", "pytest", *args], extra_env, limits)
+        try:
+            finished = watch(proc, limits=limits, group=group, start=start)
+        finally:
+            if group is not None:
+                group.remove()
+        return finished, self.records()
+
+    def launch(
+        self,
+        python_args: list[str],
+        extra_env: Mapping[str, str],
+        limits: Limits,
+        *,
+        stdin: int = subprocess.DEVNULL,
+    ) -> tuple[subprocess.Popen[bytes], cgroups.RunGroup | None]:
+        """Start the repository's interpreter with `python_args` in this workspace's sandbox;
+        the caller supervises it and removes the group."""
         strict = self.mode == "strict"
         report_dir = isolation.INSIDE_REPORT if strict else str(self.tmp / "report")
         support = isolation.INSIDE_SUPPORT if strict else str(self.support)
@@ -212,31 +255,33 @@ class _Session:
             "REPOMEND_SANDBOX_REPORT": f"{report_dir}/results.jsonl",
             **extra_env,
         }
-        command = [self.interpreter.path, "-m", "pytest", *args]
-        if strict:
-            group = cgroups.create(limits.max_processes, limits.memory_mb)
-            argv = isolation.bwrap_argv(
-                repo=str(self.repo),
-                copy=str(self.workspace.root),
-                shared=self.workspace.shared,
-                readable=[*self.interpreter.readable_paths(), *self.extra_readable],
-                support=str(self.support),
-                report=str(self.tmp / "report"),
-                home=home,
-                tmp_bytes=limits.file_size_mb * 1024 * 1024,
-            )
-            argv = [*rlimit_prefix(limits), *argv, "--", *command]
-            try:
-                finished = supervise(argv, env=env, cwd=str(self.tmp), limits=limits, group=group)
-            finally:
-                group.remove()
-        else:
+        command = [self.interpreter.path, *python_args]
+        if not strict:
             Path(home).mkdir(exist_ok=True)
             argv = [*rlimit_prefix(limits), *command]
-            finished = supervise(
-                argv, env=env, cwd=str(self.workspace.root), limits=limits, group=None
-            )
-        return finished, _read_records(self.tmp / "report" / "results.jsonl")
+            cwd = str(self.workspace.root)
+            return launch(argv, env=env, cwd=cwd, group=None, stdin=stdin), None
+        group = cgroups.create(limits.max_processes, limits.memory_mb)
+        argv = isolation.bwrap_argv(
+            repo=str(self.repo),
+            copy=str(self.workspace.root),
+            shared=self.workspace.shared,
+            readable=[*self.interpreter.readable_paths(), *self.extra_readable],
+            support=str(self.support),
+            report=str(self.tmp / "report"),
+            home=home,
+            tmp_bytes=limits.file_size_mb * 1024 * 1024,
+        )
+        argv = [*rlimit_prefix(limits), *argv, "--", *command]
+        try:
+            return launch(argv, env=env, cwd=str(self.tmp), group=group, stdin=stdin), group
+        except BaseException:
+            group.remove()
+            raise
+
+    def records(self) -> list[dict]:
+        """What the plugin reported so far."""
+        return _read_records(self.tmp / "report" / "results.jsonl")
 
 
 @dataclass
