@@ -301,6 +301,8 @@ def repair(
                 messages.append({"role": "user", "content": prompts.iteration_prompt(turn.feedback)})
     except RepairCancelled:
         trajectory.status = Status.CANCELLED
+        if trajectory.turns and not trajectory.turns[-1].attempts:
+            trajectory.turns.pop()  # cancelled before any of its answers was tested
     trajectory.messages = messages
     trajectory.seconds = time.perf_counter() - started
     return trajectory

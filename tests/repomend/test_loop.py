@@ -169,6 +169,15 @@ def test_cancellation_stops_between_turns(stats_repo, run):
     trajectory = repair(request(stats_repo), backend, run, should_cancel=lambda: next(calls, True))
     assert trajectory.status is Status.CANCELLED
     assert len(backend.calls) == 1
+    assert trajectory.turns_used == 1 and trajectory.final.candidate == WRONG_MEAN
+
+
+def test_cancellation_after_generation_skips_the_tests(stats_repo, run):
+    backend = ScriptedBackend([code(FIXED_MEAN)])
+    calls = iter([False, True])
+    trajectory = repair(request(stats_repo), backend, run, should_cancel=lambda: next(calls, True))
+    assert trajectory.status is Status.CANCELLED
+    assert len(backend.calls) == 1 and trajectory.turns == [] and trajectory.final is None
 
 
 def test_adapter_is_passed_to_the_backend(stats_repo, run):

@@ -1,0 +1,251 @@
+"""Repair jobs: a bounded queue in front of one generation worker.
+
+The model owns the CPU cores, so repairs run one at a time (or `workers` at a time on a GPU
+server); requests beyond `capacity` waiting jobs are refused at once rather than piling up.
+Every job keeps its progress events so a client can wait, poll or stream them.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from repomend.backends.base import Backend
+from repomend.loop import (
+    Event,
+    InitialTestsRun,
+    RepairOptions,
+    RepairRequest,
+    TestRunner,
+    TurnStarted,
+    repair,
+)
+from repomend.trajectory import Status, Trajectory
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    """Finished; the trajectory's status says fixed / unfixed / already_passing."""
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class QueueFull(RuntimeError):
+    """More jobs are waiting than the server accepts; the client should retry later."""
+
+    def __init__(self, depth: int, retry_after: float) -> None:
+        super().__init__(f"{depth} repairs are waiting; retry in {retry_after:.0f}s")
+        self.retry_after = retry_after
+
+
+def event_summary(event: Event) -> dict:
+    """A JSON-ready progress event, what an editor shows per turn."""
+    if isinstance(event, InitialTestsRun):
+        r = event.results
+        return {
+            "type": "initial_tests",
+            "passed": sum(1 for t in r.tests if t.outcome == "passed"),
+            "failed": len(r.failures) + len(r.collection_errors),
+        }
+    if isinstance(event, TurnStarted):
+        return {"type": "turn_started", "turn": event.turn, "max_turns": event.max_turns}
+    attempt = event.attempt
+    return {
+        "type": "attempt_tested",
+        "turn": event.turn,
+        "max_turns": event.max_turns,
+        "sample": event.sample,
+        "passed": attempt.passed,
+        "tests_passed": attempt.tests_passed,
+        "tests_failed": attempt.tests_failed,
+        "rejection": attempt.rejection,
+        "reasoning_words": len(attempt.reasoning.split()) if attempt.reasoning else 0,
+        "generation_seconds": round(attempt.generation_seconds, 3),
+        "test_seconds": round(attempt.test_seconds, 3),
+    }
+
+
+@dataclass
+class RepairJob:
+    request: RepairRequest
+    options: RepairOptions
+    runner: TestRunner
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    state: JobState = JobState.QUEUED
+    trajectory: Trajectory | None = None
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    events: list[dict] = field(default_factory=list)
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.state in (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        """Stop at the next turn boundary (or before starting, if still queued)."""
+        self._cancel.set()
+
+    def _record(self, event: dict) -> None:
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def _finish(
+        self, state: JobState, *, trajectory: Trajectory | None = None, error: str | None = None
+    ) -> None:
+        with self._changed:
+            self.state, self.trajectory, self.error = state, trajectory, error
+            self.finished = time.time()
+            self._changed.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job finished; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.finished_ok, timeout)
+
+    def follow(self, start: int = 0, timeout: float | None = None) -> Iterator[dict]:
+        """Events from index `start` on, as they come, ending when the job finishes.
+
+        Each wait is bounded by `timeout` (None = unbounded); a timeout ends the iteration, so
+        a streaming client can send a keep-alive and resume from where it stopped.
+        """
+        index = start
+        while True:
+            with self._changed:
+                if not self._changed.wait_for(
+                    lambda seen=index: len(self.events) > seen or self.finished_ok, timeout
+                ):
+                    return
+                fresh = self.events[index:]
+                done = self.finished_ok
+            yield from fresh
+            index += len(fresh)
+            if done and index >= len(self.events):
+                return
+
+
+class RepairQueue:
+    """Accepts jobs up to `capacity` waiting, runs them on `workers` threads through one backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        capacity: int = 8,
+        workers: int = 1,
+        seconds_per_job: float = 30.0,
+        on_finish: Callable[[RepairJob], None] | None = None,
+    ) -> None:
+        if capacity < 0 or workers < 1:
+            raise ValueError("capacity must be >= 0 and workers >= 1")
+        self.backend = backend
+        self.capacity = capacity
+        self.seconds_per_job = seconds_per_job
+        """Rough duration of one repair, to tell refused clients when to come back."""
+        self._on_finish = on_finish
+        self._pending: queue.Queue[RepairJob | None] = queue.Queue()
+        self._jobs: dict[str, RepairJob] = {}
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._running = 0
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"repair-worker-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def depth(self) -> int:
+        """Jobs waiting for a worker (not counting running ones)."""
+        return self._waiting
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    def submit(self, request: RepairRequest, options: RepairOptions, runner: TestRunner) -> RepairJob:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the repair queue is shut down")
+            if self._waiting >= self.capacity:
+                retry = self.seconds_per_job * (self._waiting / len(self._threads) + 1)
+                raise QueueFull(self._waiting, retry)
+            job = RepairJob(request, options, runner)
+            self._jobs[job.id] = job
+            self._waiting += 1
+        self._pending.put(job)
+        return job
+
+    def get(self, job_id: str) -> RepairJob | None:
+        return self._jobs.get(job_id)
+
+    def forget(self, job_id: str) -> None:
+        """Drop a finished job from memory (its record lives in the database)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.finished_ok:
+                del self._jobs[job_id]
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Cancel everything and stop the workers."""
+        with self._lock:
+            self._closed = True
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.cancel()
+        for _ in self._threads:
+            self._pending.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _work(self) -> None:
+        for job in iter(self._pending.get, None):
+            with self._lock:
+                self._waiting -= 1
+                self._running += 1
+            try:
+                self._run(job)
+            finally:
+                with self._lock:
+                    self._running -= 1
+                if self._on_finish is not None:
+                    self._on_finish(job)
+
+    def _run(self, job: RepairJob) -> None:
+        if job.cancel_requested:
+            job._finish(JobState.CANCELLED)
+            return
+        job.started = time.time()
+        job.state = JobState.RUNNING
+        job._record({"type": "started"})
+        try:
+            trajectory = repair(
+                job.request,
+                self.backend,
+                job.runner,
+                job.options,
+                on_event=lambda event: job._record(event_summary(event)),
+                should_cancel=job._cancel.is_set,
+            )
+        except Exception as err:  # the job fails; the worker and the server live on
+            job._finish(JobState.FAILED, error=f"{type(err).__name__}: {err}")
+            return
+        cancelled = trajectory.status is Status.CANCELLED
+        job._finish(JobState.CANCELLED if cancelled else JobState.DONE, trajectory=trajectory)
