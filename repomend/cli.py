@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="break a method of a bundled sample project and repair it")
     _add_model_options(demo)
+
+    db = commands.add_parser("db", help="manage the server's database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="create or migrate the database to this version's schema")
     return parser
 
 
@@ -212,10 +216,21 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     return run_demo(settings_from_args(args), console, adapter=args.adapter)
 
 
+def cmd_db(args: argparse.Namespace, console: Console) -> int:
+    from server.db.engine import default_database_url
+    from server.db.migrate import describe, upgrade
+
+    settings = Settings()
+    url = settings.database_url or default_database_url(settings)
+    upgrade(url)
+    console.print(f"the database at {describe(url)} is up to date")
+    return EXIT_FIXED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
-    commands = {"repair": cmd_repair, "demo": cmd_demo}
+    commands = {"repair": cmd_repair, "demo": cmd_demo, "db": cmd_db}
     try:
         return commands[args.command](args, console)
     except (UserError, TargetError) as err:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REPOMEND_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    """SQLAlchemy URL of the server's database; default: SQLite file under `data_dir`."""
 
     backend: Literal["transformers", "openai"] = "transformers"
     model: str = DEFAULT_MODEL

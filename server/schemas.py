@@ -1,0 +1,109 @@
+"""Request and response bodies of the HTTP API (what the OpenAPI schema publishes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_FILE_CHARS = 1_000_000
+MAX_TESTS = 500
+
+
+class RepositoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    path: str = Field(
+        min_length=1, max_length=4096, description="Absolute path of the checkout on the server"
+    )
+    python: str | None = Field(
+        default=None, max_length=4096, description="Its interpreter; default: its .venv, else the server's"
+    )
+    test_paths: list[str] | None = Field(default=None, max_length=100)
+
+
+class RepositoryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    path: str
+    python: str
+    test_paths: list[str] | None
+    created_at: datetime
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    qualname: str | None = Field(default=None, min_length=1, max_length=500, examples=["Stats.mean"])
+    line: int | None = Field(default=None, ge=0, le=10_000_000, description="0-based, as in LSP")
+    column: int | None = Field(default=None, ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def one_way(self) -> Target:
+        if (self.qualname is None) == (self.line is None):
+            raise ValueError("give either `qualname` or `line`")
+        return self
+
+
+class RepairIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    repository: str = Field(min_length=1, max_length=200, description="Registered repository name")
+    path: str = Field(min_length=1, max_length=4096, description="File path relative to the repository")
+    content: str | None = Field(default=None, max_length=MAX_FILE_CHARS, description="Unsaved file content")
+    target: Target
+    tests: list[str] | None = Field(
+        default=None, max_length=MAX_TESTS, description="pytest node ids; default: covering tests"
+    )
+    mode: Literal["think", "no-think"] | None = None
+    max_turns: int | None = Field(default=None, ge=1, le=10)
+    samples_per_turn: int | None = Field(default=None, ge=1, le=16)
+
+
+class TurnOut(BaseModel):
+    turn: int
+    passed: bool
+    tests_passed: int
+    tests_failed: int
+    rejection: str | None
+    reasoning_words: int
+    generation_seconds: float
+    test_seconds: float
+    completion_tokens: int
+
+
+class RepairOut(BaseModel):
+    id: str
+    status: str
+    repository: str
+    path: str
+    qualname: str | None
+    mode: str
+    model: str | None
+    tests: list[str]
+    new_method: str | None = Field(description="The verified method text, when fixed")
+    diff: str | None = Field(description="Unified diff of the file, when fixed")
+    last_attempt_diff: str | None = None
+    failure: str | None = Field(default=None, description="Why the last attempt failed")
+    turns: list[TurnOut]
+    error: dict | None = None
+    seconds: float | None = None
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["accepted", "rejected"]
+    reason: str | None = Field(default=None, max_length=10_000)
+    final_text: str | None = Field(default=None, max_length=MAX_FILE_CHARS, description="What the user kept")
+
+
+class FeedbackOut(BaseModel):
+    repair_id: str
+    verdict: str
+    reason: str | None
+    recorded_at: datetime
