@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from repomend.backends.base import Backend
+from repomend.discovery import DiscoveryError
 from repomend.loop import (
     Event,
     InitialTestsRun,
@@ -78,9 +79,12 @@ class RepairJob:
     options: RepairOptions
     runner: TestRunner
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    prepare: Callable[[RepairRequest], RepairRequest] | None = None
+    """Slow set-up done on the worker, not in the request (finding the covering tests)."""
     state: JobState = JobState.QUEUED
     trajectory: Trajectory | None = None
     error: str | None = None
+    error_code: str | None = None
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
@@ -106,10 +110,16 @@ class RepairJob:
             self._changed.notify_all()
 
     def _finish(
-        self, state: JobState, *, trajectory: Trajectory | None = None, error: str | None = None
+        self,
+        state: JobState,
+        *,
+        trajectory: Trajectory | None = None,
+        error: str | None = None,
+        error_code: str | None = None,
     ) -> None:
         with self._changed:
-            self.state, self.trajectory, self.error = state, trajectory, error
+            self.state, self.trajectory = state, trajectory
+            self.error, self.error_code = error, error_code
             self.finished = time.time()
             self._changed.notify_all()
 
@@ -180,14 +190,24 @@ class RepairQueue:
     def running(self) -> int:
         return self._running
 
-    def submit(self, request: RepairRequest, options: RepairOptions, runner: TestRunner) -> RepairJob:
+    def submit(
+        self,
+        request: RepairRequest,
+        options: RepairOptions,
+        runner: TestRunner,
+        *,
+        job_id: str | None = None,
+        prepare: Callable[[RepairRequest], RepairRequest] | None = None,
+    ) -> RepairJob:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the repair queue is shut down")
             if self._waiting >= self.capacity:
                 retry = self.seconds_per_job * (self._waiting / len(self._threads) + 1)
                 raise QueueFull(self._waiting, retry)
-            job = RepairJob(request, options, runner)
+            job = RepairJob(request, options, runner, prepare=prepare)
+            if job_id is not None:
+                job.id = job_id
             self._jobs[job.id] = job
             self._waiting += 1
         self._pending.put(job)
@@ -222,6 +242,10 @@ class RepairQueue:
                 self._running += 1
             try:
                 self._run(job)
+            except Exception as err:  # a bug in bookkeeping must not kill the worker
+                job._finish(
+                    JobState.FAILED, error=f"{type(err).__name__}: {err}", error_code="internal_error"
+                )
             finally:
                 with self._lock:
                     self._running -= 1
@@ -236,6 +260,16 @@ class RepairQueue:
         job.state = JobState.RUNNING
         job._record({"type": "started"})
         try:
+            if job.prepare is not None:
+                job.request = job.prepare(job.request)
+                job._record({"type": "tests_found", "tests": list(job.request.tests)})
+        except DiscoveryError as err:
+            job._finish(JobState.FAILED, error=str(err), error_code="tests_not_found")
+            return
+        except Exception as err:
+            job._finish(JobState.FAILED, error=f"{type(err).__name__}: {err}", error_code="internal_error")
+            return
+        try:
             trajectory = repair(
                 job.request,
                 self.backend,
@@ -245,7 +279,7 @@ class RepairQueue:
                 should_cancel=job._cancel.is_set,
             )
         except Exception as err:  # the job fails; the worker and the server live on
-            job._finish(JobState.FAILED, error=f"{type(err).__name__}: {err}")
+            job._finish(JobState.FAILED, error=f"{type(err).__name__}: {err}", error_code="repair_failed")
             return
         cancelled = trajectory.status is Status.CANCELLED
         job._finish(JobState.CANCELLED if cancelled else JobState.DONE, trajectory=trajectory)
