@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="break a method of a bundled sample project and repair it")
     _add_model_options(demo)
 
+    serve = commands.add_parser("serve", help="run the HTTP repair server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8765)")
+    serve.add_argument("--model", help="model folder or cached Hugging Face id")
+
     db = commands.add_parser("db", help="manage the server's database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="create or migrate the database to this version's schema")
@@ -227,10 +232,33 @@ def cmd_db(args: argparse.Namespace, console: Console) -> int:
     return EXIT_FIXED
 
 
+def cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    import uvicorn
+
+    from server.app import ServerConfigError, create_app
+    from server.db.migrate import DatabaseNotMigrated
+
+    settings = Settings()
+    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = settings.model_copy(
+        update={
+            "server": settings.server.model_copy(update=updates),
+            **({"model": args.model} if args.model else {}),
+        }
+    )
+    backend = load_model(settings, console)
+    try:
+        app = create_app(settings, backend)
+    except (ServerConfigError, DatabaseNotMigrated) as err:
+        raise UserError(str(err)) from err
+    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="info")
+    return EXIT_FIXED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
-    commands = {"repair": cmd_repair, "demo": cmd_demo, "db": cmd_db}
+    commands = {"repair": cmd_repair, "demo": cmd_demo, "serve": cmd_serve, "db": cmd_db}
     try:
         return commands[args.command](args, console)
     except (UserError, TargetError) as err:

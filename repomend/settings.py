@@ -46,6 +46,22 @@ class SandboxSettings(BaseSettings):
         )
 
 
+class ServerSettings(BaseSettings):
+    """How `repomend serve` listens and whom it lets in."""
+
+    model_config = SettingsConfigDict(env_prefix="REPOMEND_SERVER_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    """Required of every client; mandatory when listening beyond localhost."""
+    admin_token: str | None = None
+    """Required for /v1/admin routes (repositories, adapters, retraining)."""
+    queue_capacity: int = 8
+    workers: int = 1
+    max_body_kb: int = 2048
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REPOMEND_", env_nested_delimiter="__", extra="ignore")
 
@@ -79,6 +95,7 @@ class Settings(BaseSettings):
     seed: int = 0
 
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @property
     def model_cache_dir(self) -> Path:

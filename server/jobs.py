@@ -7,6 +7,7 @@ Every job keeps its progress events so a client can wait, poll or stream them.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -27,6 +28,8 @@ from repomend.loop import (
     repair,
 )
 from repomend.trajectory import Status, Trajectory
+
+log = logging.getLogger("repomend.server")
 
 
 class JobState(StrEnum):
@@ -92,9 +95,12 @@ class RepairJob:
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
+    _published: bool = field(default=False, repr=False)
+
     @property
     def finished_ok(self) -> bool:
-        return self.state in (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
+        """Finished and recorded: waiters wake only once the outcome is written down."""
+        return self._published
 
     @property
     def cancel_requested(self) -> bool:
@@ -121,6 +127,10 @@ class RepairJob:
             self.state, self.trajectory = state, trajectory
             self.error, self.error_code = error, error_code
             self.finished = time.time()
+
+    def _publish(self) -> None:
+        with self._changed:
+            self._published = True
             self._changed.notify_all()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -249,8 +259,13 @@ class RepairQueue:
             finally:
                 with self._lock:
                     self._running -= 1
-                if self._on_finish is not None:
-                    self._on_finish(job)
+                try:
+                    if self._on_finish is not None:
+                        self._on_finish(job)
+                except Exception:  # recording failed; the worker must go on serving
+                    log.exception("could not record repair %s", job.id)
+                finally:
+                    job._publish()
 
     def _run(self, job: RepairJob) -> None:
         if job.cancel_requested:

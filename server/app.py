@@ -1,0 +1,228 @@
+"""The FastAPI application: thin routes over `server.service`, one repair queue, one model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.orm import Session, sessionmaker
+
+from repomend.backends.base import Backend
+from repomend.settings import Settings
+from server import service
+from server.auth import check_token, requires_token
+from server.db.engine import default_database_url, make_engine, session_factory
+from server.db.migrate import check_up_to_date
+from server.db.models import Repository
+from server.errors import ApiError, error_body, install_error_handlers
+from server.jobs import RepairJob, RepairQueue
+from server.metrics import Metrics
+from server.schemas import FeedbackIn, FeedbackOut, RepairIn, RepairOut, RepositoryIn, RepositoryOut
+from server.views import repair_out
+
+log = logging.getLogger("repomend.server")
+WAIT_POLL_SECONDS = 0.5
+STREAM_KEEPALIVE_SECONDS = 15.0
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    queue: RepairQueue
+    metrics: Metrics
+
+
+class ServerConfigError(RuntimeError):
+    """The server must not start like this; the message says what to change."""
+
+
+def create_app(settings: Settings, backend: Backend) -> FastAPI:
+    """Checks the database and the security settings before anything listens."""
+    server = settings.server
+    if requires_token(server.host) and not server.token:
+        raise ServerConfigError(
+            f"listening on {server.host} needs a token: set REPOMEND_SERVER_TOKEN (and an admin token)"
+        )
+    url = settings.database_url or default_database_url(settings)
+    check_up_to_date(url)
+    sessions = session_factory(make_engine(url))
+    with sessions() as session:
+        if interrupted := service.fail_interrupted(session):
+            log.warning("marked %d interrupted repairs as failed", interrupted)
+    metrics = Metrics()
+
+    def finished(job: RepairJob) -> None:
+        service.record_job(sessions, job)
+        outcome = job.trajectory.status.value if job.trajectory else job.state.value
+        metrics.repairs.labels(outcome).inc()
+        if job.trajectory:
+            metrics.turns.observe(job.trajectory.turns_used)
+            for turn in job.trajectory.turns:
+                for attempt in turn.attempts:
+                    metrics.generation_seconds.observe(attempt.generation_seconds)
+                    metrics.test_seconds.observe(attempt.test_seconds)
+
+    queue = RepairQueue(backend, capacity=server.queue_capacity, workers=server.workers, on_finish=finished)
+    metrics.queue_depth.set_function(lambda: queue.depth)
+    state = AppState(settings, sessions, queue, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(queue.close)
+
+    app = FastAPI(title="repomend", version="1", lifespan=lifespan)
+    app.state.repomend = state
+    install_error_handlers(app)
+    app.middleware("http")(_body_limit(server.max_body_kb * 1024))
+    app.middleware("http")(_access_log)
+    _routes(app, state)
+    return app
+
+
+def _body_limit(
+    limit: int,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    async def check(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return JSONResponse(
+                error_body("body_too_large", f"request bodies are limited to {limit // 1024} KiB"), 413
+            )
+        return await call_next(request)
+
+    return check
+
+
+async def _access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    started = time.perf_counter()
+    response = await call_next(request)
+    log.info(
+        json.dumps(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+        )
+    )
+    return response
+
+
+def _routes(app: FastAPI, state: AppState) -> None:
+    server = state.settings.server
+
+    def session() -> Iterator[Session]:
+        with state.sessions() as s:
+            yield s
+
+    def user(request: Request) -> None:
+        check_token(request, server.token)
+
+    def admin(request: Request) -> None:
+        check_token(request, server.admin_token or server.token, admin=True)
+
+    def live(repair_id: int, s: Session) -> tuple:
+        row = service.get_repair(s, repair_id)
+        return row, state.queue.get(str(repair_id))
+
+    @app.get("/v1/health")
+    def health() -> dict:
+        return {"status": "ok", "model": state.queue.backend.describe(), "queue_depth": state.queue.depth}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/admin/repositories", status_code=201, dependencies=[Depends(admin)])
+    def add_repository(body: RepositoryIn, s: Session = Depends(session)) -> RepositoryOut:
+        return RepositoryOut.model_validate(service.register_repository(s, body))
+
+    @app.get("/v1/admin/repositories", dependencies=[Depends(admin)])
+    def list_repositories(s: Session = Depends(session)) -> list[RepositoryOut]:
+        return [RepositoryOut.model_validate(r) for r in s.query(Repository).order_by(Repository.name)]
+
+    @app.get("/v1/admin/repositories/{name}", dependencies=[Depends(admin)])
+    def show_repository(name: str, s: Session = Depends(session)) -> RepositoryOut:
+        return RepositoryOut.model_validate(service.repository_by_name(s, name))
+
+    @app.delete("/v1/admin/repositories/{name}", status_code=204, dependencies=[Depends(admin)])
+    def remove_repository(name: str, s: Session = Depends(session)) -> Response:
+        service.remove_repository(s, name)
+        return Response(status_code=204)
+
+    @app.post("/v1/repairs", status_code=202, dependencies=[Depends(user)])
+    async def create_repair(
+        body: RepairIn, request: Request, wait: bool = False, s: Session = Depends(session)
+    ) -> RepairOut:
+        """Queue a repair; with `wait=true` answer when it is done (disconnecting cancels it)."""
+        row, job = await asyncio.to_thread(service.submit_repair, s, state.queue, state.settings, body)
+        if wait:
+            while not await asyncio.to_thread(job.wait, WAIT_POLL_SECONDS):
+                if await request.is_disconnected():
+                    job.cancel()
+                    return repair_out(row, job)
+            s.refresh(row)
+        return repair_out(row, job)
+
+    @app.get("/v1/repairs/{repair_id}", dependencies=[Depends(user)])
+    def show_repair(repair_id: int, s: Session = Depends(session)) -> RepairOut:
+        return repair_out(*live(repair_id, s))
+
+    @app.post("/v1/repairs/{repair_id}/cancel", status_code=202, dependencies=[Depends(user)])
+    def cancel_repair(repair_id: int, s: Session = Depends(session)) -> RepairOut:
+        row, job = live(repair_id, s)
+        if job is None or job.finished_ok:
+            raise ApiError(409, "repair_not_running", f"repair {repair_id} has already finished")
+        job.cancel()
+        return repair_out(row, job)
+
+    @app.get("/v1/repairs/{repair_id}/events", dependencies=[Depends(user)])
+    def repair_events(repair_id: int, request: Request, s: Session = Depends(session)) -> StreamingResponse:
+        """Server-sent events, one per progress step, then `done`; disconnecting cancels the repair."""
+        row, job = live(repair_id, s)
+
+        async def stream() -> AsyncIterator[str]:
+            if job is None:
+                yield f"event: done\ndata: {json.dumps({'status': row.status.value})}\n\n"
+                return
+            sent = 0
+            while True:
+                fresh = await asyncio.to_thread(
+                    lambda start=sent: list(job.follow(start, timeout=STREAM_KEEPALIVE_SECONDS))
+                )
+                for event in fresh:
+                    yield f"event: progress\ndata: {json.dumps(event)}\n\n"
+                sent += len(fresh)
+                if job.finished_ok:
+                    break
+                if await request.is_disconnected():
+                    job.cancel()
+                    return
+                if not fresh:
+                    yield ": keep-alive\n\n"
+            with state.sessions() as fresh_session:
+                final = repair_out(service.get_repair(fresh_session, repair_id), job)
+            yield f"event: done\ndata: {final.model_dump_json()}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    @app.post("/v1/repairs/{repair_id}/feedback", dependencies=[Depends(user)])
+    def feedback(repair_id: int, body: FeedbackIn, s: Session = Depends(session)) -> FeedbackOut:
+        recorded = service.record_feedback(s, repair_id, body)
+        return FeedbackOut(
+            repair_id=str(repair_id),
+            verdict=recorded.verdict.value,
+            reason=recorded.reason,
+            recorded_at=recorded.updated_at,
+        )

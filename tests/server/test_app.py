@@ -1,0 +1,177 @@
+"""The HTTP API in-process: scripted model, real sandbox, migrated SQLite."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from repomend import prompts
+from repomend.backends.scripted import ScriptedBackend
+from repomend.settings import ServerSettings
+from server.app import ServerConfigError, create_app
+from server.db.migrate import DatabaseNotMigrated, upgrade
+from tests.conftest import FIXED_MEAN, WRONG_MEAN
+
+ADMIN = {"Authorization": "Bearer admin-secret"}
+USER = {"Authorization": "Bearer user-secret"}
+MEAN_TESTS = ["tests/test_stats.py::test_mean", "tests/test_stats.py::test_mean_single"]
+
+
+def reply(code: str) -> str:
+    return prompts.as_code_reply(code)
+
+
+@pytest.fixture
+def server_settings(settings, tmp_path):
+    url = f"sqlite:///{tmp_path / 'server.db'}"
+    upgrade(url)
+    return settings.model_copy(
+        update={
+            "database_url": url,
+            "server": ServerSettings(token="user-secret", admin_token="admin-secret", queue_capacity=1),
+        }
+    )
+
+
+def make_client(server_settings, replies):
+    backend = ScriptedBackend(replies)
+    return TestClient(create_app(server_settings, backend)), backend
+
+
+@pytest.fixture
+def client(server_settings, stats_repo, python):
+    test_client, backend = make_client(server_settings, [reply(WRONG_MEAN), reply(FIXED_MEAN)])
+    with test_client:
+        registered = test_client.post(
+            "/v1/admin/repositories",
+            json={"name": "stats", "path": str(stats_repo), "python": str(python)},
+            headers=ADMIN,
+        )
+        assert registered.status_code == 201, registered.text
+        test_client.backend = backend
+        yield test_client
+
+
+def repair_body(**extra):
+    return {"repository": "stats", "path": "pkg/stats.py", "target": {"qualname": "Stats.mean"}, **extra}
+
+
+def test_repair_waits_for_a_verified_fix_and_takes_feedback(client):
+    response = client.post("/v1/repairs?wait=true", json=repair_body(tests=MEAN_TESTS), headers=USER)
+    assert response.status_code == 202, response.text
+    result = response.json()
+    assert result["status"] == "fixed"
+    assert "return sum(self.xs) / len(self.xs)" in result["new_method"]
+    assert "+        return sum(self.xs) / len(self.xs)" in result["diff"]
+    assert [t["passed"] for t in result["turns"]] == [False, True]
+    assert result["model"] == "scripted"
+
+    # the record survives the in-memory job
+    shown = client.get(f"/v1/repairs/{result['id']}", headers=USER).json()
+    assert shown["status"] == "fixed" and shown["diff"] == result["diff"]
+
+    accepted = {"verdict": "accepted", "final_text": result["new_method"]}
+    first = client.post(f"/v1/repairs/{result['id']}/feedback", json=accepted, headers=USER)
+    again = client.post(f"/v1/repairs/{result['id']}/feedback", json=accepted, headers=USER)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["verdict"] == again.json()["verdict"] == "accepted"
+    missing = client.post("/v1/repairs/999/feedback", json=accepted, headers=USER)
+    assert missing.status_code == 404 and missing.json()["code"] == "repair_not_found"
+
+
+def test_events_stream_turns_then_done(client):
+    created = client.post("/v1/repairs", json=repair_body(tests=MEAN_TESTS), headers=USER)
+    assert created.status_code == 202
+    with client.stream("GET", f"/v1/repairs/{created.json()['id']}/events", headers=USER) as stream:
+        text = "".join(stream.iter_text())
+    events = [
+        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("data: ", 1)[1]))
+        for block in text.strip().split("\n\n")
+        if block.startswith("event:")
+    ]
+    kinds = [data.get("type") for name, data in events if name == "progress"]
+    assert kinds.count("attempt_tested") == 2 and kinds[0] == "started"
+    assert events[-1][0] == "done" and events[-1][1]["status"] == "fixed"
+
+
+def test_tests_are_found_by_coverage_when_not_given(client):
+    result = client.post("/v1/repairs?wait=true", json=repair_body(), headers=USER).json()
+    assert result["status"] == "fixed"
+    assert result["tests"] == MEAN_TESTS
+
+
+def test_tokens_are_required(client):
+    assert client.post("/v1/repairs", json=repair_body()).status_code == 401
+    denied = client.get("/v1/admin/repositories", headers=USER)
+    assert denied.status_code == 401 and denied.json()["code"] == "unauthorized"
+    assert client.get("/v1/admin/repositories", headers=ADMIN).json()[0]["name"] == "stats"
+
+
+def test_errors_are_json_with_stable_codes(client):
+    cases = [
+        (repair_body(path="../../etc/passwd"), 400, "path_outside_repository"),
+        (repair_body(repository="nope"), 404, "repository_not_found"),
+        (repair_body(target={"qualname": "Stats.median"}), 422, "method_not_found"),
+        ({"repository": "stats"}, 422, "invalid_request"),
+        (repair_body(max_turns=0), 422, "invalid_request"),
+    ]
+    for body, status, code in cases:
+        response = client.post("/v1/repairs", json=body, headers=USER)
+        assert (response.status_code, response.json()["code"]) == (status, code), body
+        assert "Traceback" not in response.text
+    huge = client.post(
+        "/v1/repairs", content=b"x" * (3 * 1024 * 1024), headers={**USER, "content-type": "application/json"}
+    )
+    assert huge.status_code == 413 and huge.json()["code"] == "body_too_large"
+    assert client.get("/v1/repairs/12345", headers=USER).json()["code"] == "repair_not_found"
+
+
+def test_queue_full_gives_503_with_retry_after(server_settings, stats_repo, python):
+    import threading
+
+    gate = threading.Event()
+
+    def slow(messages):
+        gate.wait(30)
+        return reply(FIXED_MEAN)
+
+    test_client, _ = make_client(server_settings, [slow, slow, slow])
+    with test_client:
+        test_client.post(
+            "/v1/admin/repositories",
+            json={"name": "stats", "path": str(stats_repo), "python": str(python)},
+            headers=ADMIN,
+        )
+        body = repair_body(tests=MEAN_TESTS)
+        statuses = [test_client.post("/v1/repairs", json=body, headers=USER) for _ in range(4)]
+        gate.set()
+        codes = [r.status_code for r in statuses]
+        assert codes.count(503) >= 1 and codes[0] == 202
+        refused = next(r for r in statuses if r.status_code == 503)
+        assert refused.json()["code"] == "queue_full" and int(refused.headers["Retry-After"]) >= 1
+
+
+def test_server_refuses_an_unmigrated_database(settings, tmp_path):
+    unmigrated = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'empty.db'}"})
+    with pytest.raises(DatabaseNotMigrated, match="repomend db upgrade"):
+        create_app(unmigrated, ScriptedBackend([]))
+
+
+def test_listening_beyond_localhost_needs_a_token(server_settings):
+    exposed = server_settings.model_copy(update={"server": ServerSettings(host="0.0.0.0")})
+    with pytest.raises(ServerConfigError, match="REPOMEND_SERVER_TOKEN"):
+        create_app(exposed, ScriptedBackend([]))
+
+
+def test_metrics_count_repairs(client):
+    client.post("/v1/repairs?wait=true", json=repair_body(tests=MEAN_TESTS), headers=USER)
+    text = client.get("/metrics").text
+    assert 'repomend_repairs_total{outcome="fixed"} 1.0' in text
+    assert "repomend_queue_depth" in text
+
+
+def test_openapi_schema_is_served(client):
+    schema = client.get("/openapi.json").json()
+    assert "/v1/repairs" in schema["paths"] and "/v1/repairs/{repair_id}/feedback" in schema["paths"]
