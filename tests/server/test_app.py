@@ -11,7 +11,7 @@ from repomend import prompts
 from repomend.backends.scripted import ScriptedBackend
 from repomend.settings import ServerSettings
 from server.app import ServerConfigError, create_app
-from server.db.migrate import DatabaseNotMigrated, upgrade
+from server.db.migrate import DatabaseNotMigrated
 from tests.conftest import FIXED_MEAN, WRONG_MEAN
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
@@ -21,18 +21,6 @@ MEAN_TESTS = ["tests/test_stats.py::test_mean", "tests/test_stats.py::test_mean_
 
 def reply(code: str) -> str:
     return prompts.as_code_reply(code)
-
-
-@pytest.fixture
-def server_settings(settings, tmp_path):
-    url = f"sqlite:///{tmp_path / 'server.db'}"
-    upgrade(url)
-    return settings.model_copy(
-        update={
-            "database_url": url,
-            "server": ServerSettings(token="user-secret", admin_token="admin-secret", queue_capacity=1),
-        }
-    )
 
 
 def make_client(server_settings, replies):
