@@ -9,8 +9,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +32,8 @@ from server.views import repair_out
 
 log = logging.getLogger("repomend.server")
 WAIT_POLL_SECONDS = 0.5
+RepairId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="Repair id")]
+RepositoryName = Annotated[str, PathParam(min_length=1, max_length=200)]
 STREAM_KEEPALIVE_SECONDS = 15.0
 
 
@@ -127,12 +131,12 @@ def _routes(app: FastAPI, state: AppState) -> None:
             yield s
 
     def user(request: Request) -> None:
-        check_token(request, server.token)
+        check_token(request, server.token, server.admin_token)
 
     def admin(request: Request) -> None:
         check_token(request, server.admin_token or server.token, admin=True)
 
-    def live(repair_id: int, s: Session) -> tuple:
+    def live(repair_id: RepairId, s: Session) -> tuple:
         row = service.get_repair(s, repair_id)
         return row, state.queue.get(str(repair_id))
 
@@ -153,11 +157,11 @@ def _routes(app: FastAPI, state: AppState) -> None:
         return [RepositoryOut.model_validate(r) for r in s.query(Repository).order_by(Repository.name)]
 
     @app.get("/v1/admin/repositories/{name}", dependencies=[Depends(admin)])
-    def show_repository(name: str, s: Session = Depends(session)) -> RepositoryOut:
+    def show_repository(name: RepositoryName, s: Session = Depends(session)) -> RepositoryOut:
         return RepositoryOut.model_validate(service.repository_by_name(s, name))
 
     @app.delete("/v1/admin/repositories/{name}", status_code=204, dependencies=[Depends(admin)])
-    def remove_repository(name: str, s: Session = Depends(session)) -> Response:
+    def remove_repository(name: RepositoryName, s: Session = Depends(session)) -> Response:
         service.remove_repository(s, name)
         return Response(status_code=204)
 
@@ -176,11 +180,11 @@ def _routes(app: FastAPI, state: AppState) -> None:
         return repair_out(row, job)
 
     @app.get("/v1/repairs/{repair_id}", dependencies=[Depends(user)])
-    def show_repair(repair_id: int, s: Session = Depends(session)) -> RepairOut:
+    def show_repair(repair_id: RepairId, s: Session = Depends(session)) -> RepairOut:
         return repair_out(*live(repair_id, s))
 
     @app.post("/v1/repairs/{repair_id}/cancel", status_code=202, dependencies=[Depends(user)])
-    def cancel_repair(repair_id: int, s: Session = Depends(session)) -> RepairOut:
+    def cancel_repair(repair_id: RepairId, s: Session = Depends(session)) -> RepairOut:
         row, job = live(repair_id, s)
         if job is None or job.finished_ok:
             raise ApiError(409, "repair_not_running", f"repair {repair_id} has already finished")
@@ -188,7 +192,9 @@ def _routes(app: FastAPI, state: AppState) -> None:
         return repair_out(row, job)
 
     @app.get("/v1/repairs/{repair_id}/events", dependencies=[Depends(user)])
-    def repair_events(repair_id: int, request: Request, s: Session = Depends(session)) -> StreamingResponse:
+    def repair_events(
+        repair_id: RepairId, request: Request, s: Session = Depends(session)
+    ) -> StreamingResponse:
         """Server-sent events, one per progress step, then `done`; disconnecting cancels the repair."""
         row, job = live(repair_id, s)
 
@@ -218,7 +224,7 @@ def _routes(app: FastAPI, state: AppState) -> None:
         return StreamingResponse(stream(), media_type="text/event-stream")
 
     @app.post("/v1/repairs/{repair_id}/feedback", dependencies=[Depends(user)])
-    def feedback(repair_id: int, body: FeedbackIn, s: Session = Depends(session)) -> FeedbackOut:
+    def feedback(repair_id: RepairId, body: FeedbackIn, s: Session = Depends(session)) -> FeedbackOut:
         recorded = service.record_feedback(s, repair_id, body)
         return FeedbackOut(
             repair_id=str(repair_id),

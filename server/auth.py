@@ -21,12 +21,13 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def check_token(request: Request, expected: str | None, *, admin: bool = False) -> None:
-    """Raise 401 unless the request carries `expected` (no token configured = open)."""
-    if expected is None:
+def check_token(request: Request, *accepted: str | None, admin: bool = False) -> None:
+    """Raise 401 unless the request carries one of the `accepted` tokens (none configured = open)."""
+    tokens = [token for token in accepted if token]
+    if not tokens:
         return
     given = _bearer(request)
-    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+    if given is None or not any(hmac.compare_digest(given.encode(), t.encode()) for t in tokens):
         what = "an admin token" if admin else "a token"
         raise ApiError(
             401,

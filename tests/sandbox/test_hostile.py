@@ -23,9 +23,7 @@ pytestmark = pytest.mark.usefixtures("strict")
 def test_infinite_loop_is_killed_with_its_tree(make_repo: RepoFactory, marker: str) -> None:
     repo = make_repo({f"tests/test_{marker}.py": "def test_spin():\n    while True:\n        pass\n"})
     started = time.monotonic()
-    result = run_tests(
-        repo, [f"tests/test_{marker}.py"], python=PYTHON, limits=Limits(wall_seconds=3)
-    )
+    result = run_tests(repo, [f"tests/test_{marker}.py"], python=PYTHON, limits=Limits(wall_seconds=3))
     assert result.timed_out and result.killed_reason == "wall-clock"
     assert not result.passed
     assert time.monotonic() - started < 15
@@ -85,9 +83,7 @@ def test_huge_allocation_fails_inside(make_repo: RepoFactory) -> None:
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 200 * 1024
 
 
-def test_writes_outside_the_copy_never_reach_the_host(
-    make_repo: RepoFactory, marker: str
-) -> None:
+def test_writes_outside_the_copy_never_reach_the_host(make_repo: RepoFactory, marker: str) -> None:
     home = Path.home()
     repo = make_repo(
         {
@@ -255,9 +251,7 @@ def test_captured_flood_is_bounded_by_file_size(make_repo: RepoFactory) -> None:
             """
         }
     )
-    result = run_tests(
-        repo, ["tests/test_flood.py"], python=PYTHON, limits=Limits(file_size_mb=16)
-    )
+    result = run_tests(repo, ["tests/test_flood.py"], python=PYTHON, limits=Limits(file_size_mb=16))
     assert not result.passed
     assert len(result.output.encode()) <= 1024 * 1024 + 200
 

@@ -78,9 +78,7 @@ def test_candidates_do_not_see_each_other(make_repo: RepoFactory) -> None:
     assert (repo / "mod.py").read_text() == MODULE.format(value=0)
 
 
-def test_infinite_loop_is_killed_and_the_next_run_works(
-    make_repo: RepoFactory, marker: str
-) -> None:
+def test_infinite_loop_is_killed_and_the_next_run_works(make_repo: RepoFactory, marker: str) -> None:
     repo = _repo(make_repo)
     spin = f"def answer():\n    while True:\n        pass  # {marker}\n"
     with WarmRunner(repo, python=PYTHON, limits=Limits(wall_seconds=3)) as warm:
@@ -94,9 +92,7 @@ def test_infinite_loop_is_killed_and_the_next_run_works(
     assert not fixed.timed_out
 
 
-def test_background_child_does_not_survive_into_the_next_run(
-    make_repo: RepoFactory, marker: str
-) -> None:
+def test_background_child_does_not_survive_into_the_next_run(make_repo: RepoFactory, marker: str) -> None:
     repo = make_repo(
         {
             "tests/test_bg.py": f"""

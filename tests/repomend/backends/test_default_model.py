@@ -18,7 +18,8 @@ MESSAGES = [
     {"role": "system", "content": SYSTEM_PROMPT},
     {
         "role": "user",
-        "content": "Fix the function `mean` so that the tests pass.\n```python\n" + BROKEN
+        "content": "Fix the function `mean` so that the tests pass.\n```python\n"
+        + BROKEN
         + "```\nThe test failed: assert mean([1, 2, 3]) == 2 (got 3.0)",
     },
 ]

@@ -155,8 +155,7 @@ def test_reasoning_closed_in_budget_is_not_forced(stub: StubServer) -> None:
 def test_transient_errors_are_retried(stub: StubServer, status: int) -> None:
     stub.script += [Reply(status=status, body={"error": {"message": "busy"}}), chat_reply(ANSWER)]
 
-    [completion] = make_backend(stub).generate(MESSAGES, mode=Mode.NO_THINK,
-                                               config=GenerationConfig())
+    [completion] = make_backend(stub).generate(MESSAGES, mode=Mode.NO_THINK, config=GenerationConfig())
 
     assert completion.content == ANSWER
     assert len(stub.requests) == 2
@@ -166,8 +165,7 @@ def test_retries_run_out_with_the_servers_message(stub: StubServer) -> None:
     stub.script += [Reply(status=503, body={"error": {"message": "overloaded"}})] * 3
 
     with pytest.raises(BackendError, match=r"HTTP 503: overloaded"):
-        make_backend(stub, retries=2).generate(MESSAGES, mode=Mode.NO_THINK,
-                                               config=GenerationConfig())
+        make_backend(stub, retries=2).generate(MESSAGES, mode=Mode.NO_THINK, config=GenerationConfig())
     assert len(stub.requests) == 3
 
 
@@ -175,8 +173,7 @@ def test_timeout_is_a_backend_error(stub: StubServer) -> None:
     stub.script.append(Reply(body={}, delay=1.0))
 
     with pytest.raises(BackendError, match="timed out"):
-        make_backend(stub, timeout=0.2).generate(MESSAGES, mode=Mode.NO_THINK,
-                                                 config=GenerationConfig())
+        make_backend(stub, timeout=0.2).generate(MESSAGES, mode=Mode.NO_THINK, config=GenerationConfig())
     assert len(stub.requests) == 1  # a slow generation is not sent again
 
 
@@ -184,8 +181,7 @@ def test_unauthorised_is_reported_with_the_servers_text(stub: StubServer) -> Non
     stub.script.append(Reply(status=401, body={"error": {"message": "invalid api key"}}))
 
     with pytest.raises(BackendError, match=r"HTTP 401: invalid api key"):
-        make_backend(stub, api_key="wrong").generate(MESSAGES, mode=Mode.NO_THINK,
-                                                     config=GenerationConfig())
+        make_backend(stub, api_key="wrong").generate(MESSAGES, mode=Mode.NO_THINK, config=GenerationConfig())
     assert len(stub.requests) == 1
 
 
@@ -193,8 +189,7 @@ def test_unreachable_server_is_a_backend_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = Settings(openai_base_url=f"http://127.0.0.1:{port}/v1", openai_retries=1,
-                        openai_model="m")
+    settings = Settings(openai_base_url=f"http://127.0.0.1:{port}/v1", openai_retries=1, openai_model="m")
     backend = OpenAIBackend(settings, backoff=0.01)
 
     with pytest.raises(BackendError, match="cannot reach"):

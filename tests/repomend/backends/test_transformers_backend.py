@@ -103,8 +103,7 @@ def test_n_samples_give_n_completions(tiny_backend, mode: Mode) -> None:
 def test_seed_makes_sampling_reproducible(tiny_backend) -> None:
     def sample(seed: int) -> list[str]:
         config = GenerationConfig(max_new_tokens=10, temperature=1.0, seed=seed)
-        return [c.content for c in tiny_backend.generate(MESSAGES, mode=Mode.NO_THINK,
-                                                         config=config, n=2)]
+        return [c.content for c in tiny_backend.generate(MESSAGES, mode=Mode.NO_THINK, config=config, n=2)]
 
     assert sample(7) == sample(7)
     assert sample(7) != sample(8)
@@ -121,9 +120,7 @@ def test_adapter_selected_by_name_changes_the_output_and_base_stays_available(
     [base] = tiny_backend.generate(MESSAGES, mode=Mode.NO_THINK, config=GREEDY)
     [adapted] = tiny_backend.generate(MESSAGES, mode=Mode.NO_THINK, config=GREEDY, adapter="a1")
     [base_again] = tiny_backend.generate(MESSAGES, mode=Mode.NO_THINK, config=GREEDY)
-    [adapted_again] = tiny_backend.generate(
-        MESSAGES, mode=Mode.NO_THINK, config=GREEDY, adapter="a1"
-    )
+    [adapted_again] = tiny_backend.generate(MESSAGES, mode=Mode.NO_THINK, config=GREEDY, adapter="a1")
 
     assert adapted.content != base.content
     assert base_again.content == base.content
