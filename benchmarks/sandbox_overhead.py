@@ -33,9 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--isolation", choices=["strict", "none"], default="strict")
-    parser.add_argument(
-        "--pause", type=float, default=3.0, help="seconds between warm runs (spare start-up)"
-    )
+    parser.add_argument("--pause", type=float, default=3.0, help="seconds between warm runs (spare start-up)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

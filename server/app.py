@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
 
 from repomend.backends.base import Backend
+from repomend.loop import TestRunner, sandbox_test_runner
 from repomend.settings import Settings
 from server import service
 from server.auth import check_token, requires_token
@@ -31,6 +32,7 @@ from server.schemas import FeedbackIn, FeedbackOut, RepairIn, RepairOut, Reposit
 from server.views import repair_out
 
 log = logging.getLogger("repomend.server")
+RunnerFactory = Callable[[Settings, str], TestRunner]
 WAIT_POLL_SECONDS = 0.5
 RepairId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="Repair id")]
 RepositoryName = Annotated[str, PathParam(min_length=1, max_length=200)]
@@ -43,14 +45,20 @@ class AppState:
     sessions: sessionmaker[Session]
     queue: RepairQueue
     metrics: Metrics
+    runner_factory: RunnerFactory
 
 
 class ServerConfigError(RuntimeError):
     """The server must not start like this; the message says what to change."""
 
 
-def create_app(settings: Settings, backend: Backend) -> FastAPI:
-    """Checks the database and the security settings before anything listens."""
+def create_app(
+    settings: Settings, backend: Backend, runner_factory: RunnerFactory = sandbox_test_runner
+) -> FastAPI:
+    """Checks the database and the security settings before anything listens.
+
+    `runner_factory(settings, python)` builds the test runner of a repair: the sandbox by default.
+    """
     server = settings.server
     if requires_token(server.host) and not server.token:
         raise ServerConfigError(
@@ -77,7 +85,7 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
 
     queue = RepairQueue(backend, capacity=server.queue_capacity, workers=server.workers, on_finish=finished)
     metrics.queue_depth.set_function(lambda: queue.depth)
-    state = AppState(settings, sessions, queue, metrics)
+    state = AppState(settings, sessions, queue, metrics, runner_factory)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -170,7 +178,9 @@ def _routes(app: FastAPI, state: AppState) -> None:
         body: RepairIn, request: Request, wait: bool = False, s: Session = Depends(session)
     ) -> RepairOut:
         """Queue a repair; with `wait=true` answer when it is done (disconnecting cancels it)."""
-        row, job = await asyncio.to_thread(service.submit_repair, s, state.queue, state.settings, body)
+        row, job = await asyncio.to_thread(
+            service.submit_repair, s, state.queue, state.settings, body, state.runner_factory
+        )
         if wait:
             while not await asyncio.to_thread(job.wait, WAIT_POLL_SECONDS):
                 if await request.is_disconnected():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from repomend.conversation import Mode
 from repomend.discovery import discover_tests
-from repomend.loop import RepairOptions, RepairRequest, sandbox_test_runner
+from repomend.loop import RepairOptions, RepairRequest, TestRunner, sandbox_test_runner
 from repomend.settings import Settings
 from repomend.targets import find_python
 from repomend.trajectory import Status
@@ -59,7 +60,11 @@ def remove_repository(session: Session, name: str) -> None:
 
 
 def submit_repair(
-    session: Session, queue: RepairQueue, settings: Settings, body: RepairIn
+    session: Session,
+    queue: RepairQueue,
+    settings: Settings,
+    body: RepairIn,
+    runner_factory: Callable[[Settings, str], TestRunner] = sandbox_test_runner,
 ) -> tuple[Repair, RepairJob]:
     """Record the request and queue it; refused (503) when the queue is full, leaving no row."""
     repository = repository_by_name(session, body.repository)
@@ -94,7 +99,7 @@ def submit_repair(
     request = RepairRequest(
         target.repo, target.path, target.method.qualname, body.tests or [], source=target.source
     )
-    runner = sandbox_test_runner(settings, repository.python)
+    runner = runner_factory(settings, repository.python)
 
     def find_tests(req: RepairRequest) -> RepairRequest:
         found = discover_tests(
