@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
@@ -16,6 +16,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from repomend.backends.base import Backend
 from repomend.loop import TestRunner, sandbox_test_runner
@@ -95,40 +96,60 @@ def create_app(
     app = FastAPI(title="repomend", version="1", lifespan=lifespan)
     app.state.repomend = state
     install_error_handlers(app)
-    app.middleware("http")(_body_limit(server.max_body_kb * 1024))
-    app.middleware("http")(_access_log)
+    app.add_middleware(BodyLimit, limit=server.max_body_kb * 1024)
+    app.add_middleware(AccessLog)
     _routes(app, state)
     return app
 
 
-def _body_limit(
-    limit: int,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    async def check(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return JSONResponse(
-                error_body("body_too_large", f"request bodies are limited to {limit // 1024} KiB"), 413
+class BodyLimit:
+    """Refuses bodies over `limit` bytes with 413; pure ASGI so disconnects still reach the routes."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.limit):
+                body = error_body("body_too_large", f"request bodies are limited to {self.limit // 1024} KiB")
+                await JSONResponse(body, 413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class AccessLog:
+    """One structured log line per request: method, path, status, milliseconds."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            log.info(
+                json.dumps(
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+                )
             )
-        return await call_next(request)
-
-    return check
-
-
-async def _access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    log.info(
-        json.dumps(
-            {
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-            }
-        )
-    )
-    return response
 
 
 def _routes(app: FastAPI, state: AppState) -> None:

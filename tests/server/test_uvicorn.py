@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import httpx
+import pytest
 import uvicorn
 
 from repomend.backends.scripted import ScriptedBackend
 from server.app import create_app
-from tests.server.test_app import ADMIN, FIXED_MEAN, MEAN_TESTS, USER, repair_body, reply
+from tests.conftest import FIXED_MEAN, WRONG_MEAN
+from tests.server.test_app import ADMIN, MEAN_TESTS, USER, repair_body, reply
 
 
-def test_repair_over_real_http(server_settings, stats_repo, python):
-    app = create_app(server_settings, ScriptedBackend([reply(FIXED_MEAN)]))
+@contextmanager
+def running(app):
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -22,18 +25,48 @@ def test_repair_over_real_http(server_settings, stats_repo, python):
         deadline = time.monotonic() + 30
         while not (server.started and server.servers) and time.monotonic() < deadline:
             time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            assert http.get("/v1/health").json()["status"] == "ok"
-            registered = http.post(
-                "/v1/admin/repositories",
-                json={"name": "stats", "path": str(stats_repo), "python": str(python)},
-                headers=ADMIN,
-            )
-            assert registered.status_code == 201
-            result = http.post("/v1/repairs?wait=true", json=repair_body(tests=MEAN_TESTS), headers=USER)
-            assert result.status_code == 202 and result.json()["status"] == "fixed"
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(30)
     assert not thread.is_alive()
+
+
+def register(http, stats_repo, python):
+    registered = http.post(
+        "/v1/admin/repositories",
+        json={"name": "stats", "path": str(stats_repo), "python": str(python)},
+        headers=ADMIN,
+    )
+    assert registered.status_code == 201
+
+
+def test_repair_over_real_http(server_settings, stats_repo, python):
+    app = create_app(server_settings, ScriptedBackend([reply(FIXED_MEAN)]))
+    with running(app) as base, httpx.Client(base_url=base, timeout=60) as http:
+        assert http.get("/v1/health").json()["status"] == "ok"
+        register(http, stats_repo, python)
+        result = http.post("/v1/repairs?wait=true", json=repair_body(tests=MEAN_TESTS), headers=USER)
+        assert result.status_code == 202 and result.json()["status"] == "fixed"
+
+
+def test_client_disconnect_cancels_the_repair(server_settings, stats_repo, python):
+    def slow_wrong(messages):
+        time.sleep(1.0)
+        return reply(WRONG_MEAN)
+
+    backend = ScriptedBackend([slow_wrong] * 5)
+    with running(create_app(server_settings, backend)) as base:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            register(http, stats_repo, python)
+        with pytest.raises(httpx.ReadTimeout), httpx.Client(base_url=base, timeout=2.5) as impatient:
+            impatient.post("/v1/repairs?wait=true", json=repair_body(tests=MEAN_TESTS), headers=USER)
+        with httpx.Client(base_url=base, timeout=60) as http:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                shown = http.get("/v1/repairs/1", headers=USER).json()
+                if shown["status"] not in ("queued", "running"):
+                    break
+                time.sleep(0.2)
+    assert shown["status"] == "cancelled"
+    assert len(backend.calls) < 5
