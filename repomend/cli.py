@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -236,7 +237,8 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     import uvicorn
 
     from server.app import ServerConfigError, create_app
-    from server.db.migrate import DatabaseNotMigrated
+    from server.db.engine import default_database_url
+    from server.db.migrate import DatabaseNotMigrated, check_up_to_date
 
     settings = Settings()
     updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -246,11 +248,13 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
             **({"model": args.model} if args.model else {}),
         }
     )
-    backend = load_model(settings, console)
     try:
+        check_up_to_date(settings.database_url or default_database_url(settings))  # before the slow load
+        backend = load_model(settings, console)
         app = create_app(settings, backend)
     except (ServerConfigError, DatabaseNotMigrated) as err:
         raise UserError(str(err)) from err
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="info")
     return EXIT_FIXED
 

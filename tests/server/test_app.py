@@ -163,3 +163,32 @@ def test_metrics_count_repairs(client):
 def test_openapi_schema_is_served(client):
     schema = client.get("/openapi.json").json()
     assert "/v1/repairs" in schema["paths"] and "/v1/repairs/{repair_id}/feedback" in schema["paths"]
+
+
+def test_cancel_and_feedback_rules(client):
+    done = client.post("/v1/repairs?wait=true", json=repair_body(tests=MEAN_TESTS), headers=USER).json()
+    late = client.post(f"/v1/repairs/{done['id']}/cancel", headers=USER)
+    assert late.status_code == 409 and late.json()["code"] == "repair_not_running"
+    rejected = client.post(
+        f"/v1/repairs/{done['id']}/feedback", json={"verdict": "rejected", "reason": "style"}, headers=USER
+    )
+    assert rejected.json()["verdict"] == "rejected"  # a changed mind replaces the verdict
+    bad = client.post(f"/v1/repairs/{done['id']}/feedback", json={"verdict": "maybe"}, headers=USER)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_request"
+
+
+def test_no_covering_tests_fails_the_repair_with_a_code(client, stats_repo):
+    (stats_repo / "tests" / "test_stats.py").write_text("def test_unrelated():\n    assert True\n")
+    result = client.post("/v1/repairs?wait=true", json=repair_body(), headers=USER).json()
+    assert result["status"] == "failed"
+    assert result["error"]["code"] == "tests_not_found"
+    assert "no tests found for `Stats.mean`" in result["error"]["message"]
+
+
+def test_serve_on_an_unmigrated_database_says_what_to_run(tmp_path, monkeypatch, capsys):
+    from repomend.cli import EXIT_BAD_INPUT, main
+
+    monkeypatch.setenv("REPOMEND_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert main(["serve"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "run `repomend db upgrade`" in err and len(err.strip().splitlines()) == 1
