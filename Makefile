@@ -21,3 +21,4 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	.venv/bin/python benchmarks/sandbox_overhead.py
 	.venv/bin/python benchmarks/generation_speed.py
+	.venv/bin/python benchmarks/server_load.py
