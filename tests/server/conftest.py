@@ -18,3 +18,14 @@ def server_settings(settings, tmp_path):
             "server": ServerSettings(token="user-secret", admin_token="admin-secret", queue_capacity=1),
         }
     )
+
+
+ADMIN = {"Authorization": "Bearer admin-secret"}
+
+
+def register(http, repo, python, name: str = "stats") -> None:
+    """Register `repo` through the admin API of `http` (a TestClient or an httpx client)."""
+    response = http.post(
+        "/v1/admin/repositories", json={"name": name, "path": str(repo), "python": str(python)}, headers=ADMIN
+    )
+    assert response.status_code == 201, response.text

@@ -13,8 +13,8 @@ from repomend.settings import ServerSettings
 from server.app import ServerConfigError, create_app
 from server.db.migrate import DatabaseNotMigrated
 from tests.conftest import FIXED_MEAN, WRONG_MEAN
+from tests.server.conftest import ADMIN, register
 
-ADMIN = {"Authorization": "Bearer admin-secret"}
 USER = {"Authorization": "Bearer user-secret"}
 MEAN_TESTS = ["tests/test_stats.py::test_mean", "tests/test_stats.py::test_mean_single"]
 
@@ -32,12 +32,7 @@ def make_client(server_settings, replies):
 def client(server_settings, stats_repo, python):
     test_client, backend = make_client(server_settings, [reply(WRONG_MEAN), reply(FIXED_MEAN)])
     with test_client:
-        registered = test_client.post(
-            "/v1/admin/repositories",
-            json={"name": "stats", "path": str(stats_repo), "python": str(python)},
-            headers=ADMIN,
-        )
-        assert registered.status_code == 201, registered.text
+        register(test_client, stats_repo, python)
         test_client.backend = backend
         yield test_client
 
@@ -127,11 +122,7 @@ def test_queue_full_gives_503_with_retry_after(server_settings, stats_repo, pyth
 
     test_client, _ = make_client(server_settings, [slow, slow, slow])
     with test_client:
-        test_client.post(
-            "/v1/admin/repositories",
-            json={"name": "stats", "path": str(stats_repo), "python": str(python)},
-            headers=ADMIN,
-        )
+        register(test_client, stats_repo, python)
         body = repair_body(tests=MEAN_TESTS)
         statuses = [test_client.post("/v1/repairs", json=body, headers=USER) for _ in range(4)]
         gate.set()

@@ -10,7 +10,8 @@ from server.app import create_app
 from server.db.engine import make_engine, session_factory
 from server.db.models import Repair, RepairStatus
 from tests.repomend.backends.tiny_models import build_model, build_tokenizer
-from tests.server.test_app import ADMIN, MEAN_TESTS, USER, repair_body
+from tests.server.conftest import register
+from tests.server.test_app import MEAN_TESTS, USER, repair_body
 
 
 def test_repair_with_a_real_model_is_recorded(server_settings, stats_repo, python, tmp_path):
@@ -20,11 +21,7 @@ def test_repair_with_a_real_model_is_recorded(server_settings, stats_repo, pytho
     settings = server_settings.model_copy(update={"model": str(folder), "max_new_tokens": 24})
     backend = TransformersBackend(Settings(model=str(folder), data_dir=tmp_path / "data"))
     with TestClient(create_app(settings, backend)) as client:
-        client.post(
-            "/v1/admin/repositories",
-            json={"name": "stats", "path": str(stats_repo), "python": str(python)},
-            headers=ADMIN,
-        )
+        register(client, stats_repo, python)
         result = client.post(
             "/v1/repairs?wait=true", json=repair_body(tests=MEAN_TESTS, max_turns=2), headers=USER
         ).json()

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 
 from repomend.backends.scripted import ScriptedBackend
 from server.app import create_app
+from tests.server.conftest import register
 from tests.server.test_app import ADMIN
 
 EXAMPLES_PER_OPERATION = 40
@@ -17,11 +18,7 @@ def test_no_generated_request_gets_a_server_error(server_settings, stats_repo, p
     app = create_app(server_settings, ScriptedBackend([]))
     tried: list[tuple[str, str, int]] = []
     with TestClient(app) as client:
-        client.post(
-            "/v1/admin/repositories",
-            json={"name": "stats", "path": str(stats_repo), "python": str(python)},
-            headers=ADMIN,
-        )
+        register(client, stats_repo, python)
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]
         assert len(operations) >= 9

@@ -13,7 +13,8 @@ import uvicorn
 from repomend.backends.scripted import ScriptedBackend
 from server.app import create_app
 from tests.conftest import FIXED_MEAN, WRONG_MEAN
-from tests.server.test_app import ADMIN, MEAN_TESTS, USER, repair_body, reply
+from tests.server.conftest import register
+from tests.server.test_app import MEAN_TESTS, USER, repair_body, reply
 
 
 @contextmanager
@@ -30,15 +31,6 @@ def running(app):
         server.should_exit = True
         thread.join(30)
     assert not thread.is_alive()
-
-
-def register(http, stats_repo, python):
-    registered = http.post(
-        "/v1/admin/repositories",
-        json={"name": "stats", "path": str(stats_repo), "python": str(python)},
-        headers=ADMIN,
-    )
-    assert registered.status_code == 201
 
 
 def test_repair_over_real_http(server_settings, stats_repo, python):
