@@ -34,8 +34,7 @@ def format_test_output(result: RunResult) -> str:
         parts.append("The test process crashed before reporting.")
     parts.extend(f"Collection error: {error.strip()}" for error in result.collection_errors)
     parts.extend(_describe_failure(test) for test in result.failures)
-    passed = sum(1 for t in result.tests if t.outcome == "passed")
-    parts.append(f"{passed} passed, {len(result.failures)} failed")
+    parts.append(f"{result.passed_count} passed, {len(result.failures)} failed")
     if not result.tests and not result.collection_errors and result.output.strip():
         parts.append(result.output.strip()[-1000:])
     text = "\n\n".join(parts)

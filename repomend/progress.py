@@ -25,7 +25,7 @@ class TurnPrinter:
         if isinstance(event, InitialTestsRun):
             r = event.results
             failed = len(r.failures) + len(r.collection_errors)
-            passed = sum(1 for t in r.tests if t.outcome == "passed")
+            passed = r.passed_count
             self.console.print(f"[bold]given method[/]: {_counts(passed, failed)}")
         elif isinstance(event, TurnStarted):
             self._stop()

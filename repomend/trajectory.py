@@ -43,9 +43,7 @@ class Attempt:
 
     @property
     def tests_passed(self) -> int:
-        if self.results is None:
-            return 0
-        return sum(1 for t in self.results.tests if t.outcome == "passed")
+        return 0 if self.results is None else self.results.passed_count
 
     @property
     def tests_failed(self) -> int:

@@ -61,9 +61,7 @@ def probe(python: str | os.PathLike[str]) -> Interpreter:
 
 @functools.lru_cache(maxsize=32)
 def _probe(path: str, _stamp: int) -> Interpreter:
-    done = subprocess.run(
-        [path, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60, cwd="/"
-    )
+    done = subprocess.run([path, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60, cwd="/")
     if done.returncode != 0:
         raise RuntimeError(f"interpreter {path} failed to start: {done.stderr.strip()[-2000:]}")
     info = json.loads(done.stdout)

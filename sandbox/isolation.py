@@ -71,7 +71,8 @@ def require_isolation() -> None:
     missing = check_isolation()
     if missing:
         raise IsolationUnavailable(
-            "strict sandbox isolation is unavailable, missing: " + "; ".join(missing)
+            "strict sandbox isolation is unavailable, missing: "
+            + "; ".join(missing)
             + f". Install/enable them, or {OPT_OUT}."
         )
 

@@ -31,11 +31,7 @@ def _bounded(text: str | None) -> str | None:
 
 def _matches(nodeid: str, requested: str) -> bool:
     """A request names a test, a parametrisation family, a class or a file."""
-    return (
-        nodeid == requested
-        or nodeid.startswith(requested + "::")
-        or nodeid.startswith(requested + "[")
-    )
+    return nodeid == requested or nodeid.startswith(requested + "::") or nodeid.startswith(requested + "[")
 
 
 class _Report:

@@ -59,8 +59,17 @@ class RunResult:
     def failures(self) -> list[TestResult]:
         return [t for t in self.tests if t.outcome in ("failed", "error", "xpassed")]
 
+    @property
+    def passed_count(self) -> int:
+        return sum(1 for t in self.tests if t.outcome == "passed")
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunResult:
+        """The inverse of `to_dict`, for results read back from storage."""
+        return cls(**{**data, "tests": [TestResult(**t) for t in data.get("tests", [])]})
 
 
 @dataclass

@@ -145,9 +145,7 @@ def collect_tests(
 ) -> CollectResult:
     """Node ids of the repository's tests (under `paths`, default: its configured suite)."""
     with _Session(repo, python, isolation, {}) as session:
-        finished, records = session.run_pytest(
-            [*PYTEST_OPTIONS, "--collect-only", *paths], {}, limits
-        )
+        finished, records = session.run_pytest([*PYTEST_OPTIONS, "--collect-only", *paths], {}, limits)
         parsed = _Parsed.from_records(records)
     return CollectResult(
         node_ids=parsed.collected,
@@ -164,9 +162,7 @@ def collect_tests(
 class _Session:
     """One throw-away workspace: the copy, the plugin, the report file; removed on exit."""
 
-    def __init__(
-        self, repo: Path, python: str | Path, mode: Isolation, overrides: Mapping[str, str]
-    ) -> None:
+    def __init__(self, repo: Path, python: str | Path, mode: Isolation, overrides: Mapping[str, str]) -> None:
         if mode not in ("strict", "none"):
             raise ValueError(f"isolation must be 'strict' or 'none', not {mode!r}")
         if mode == "strict":

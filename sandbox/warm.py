@@ -106,9 +106,7 @@ class _Spare:
         self.group: cgroups.RunGroup | None = None
         try:
             self.coverage_error = self.session.lend_coverage() if coverage else None
-            self.proc, self.group = self.session.launch(
-                ["-c", BOOTSTRAP], {}, limits, stdin=subprocess.PIPE
-            )
+            self.proc, self.group = self.session.launch(["-c", BOOTSTRAP], {}, limits, stdin=subprocess.PIPE)
         except BaseException:
             self.close()
             raise
@@ -205,9 +203,7 @@ class WarmRunner:
 
     # internals ---------------------------------------------------------------------------
     def _start(self, coverage: bool) -> Future[_Spare]:
-        return self._starter.submit(
-            _Spare, self._repo, self._python, self._mode, self._limits, coverage
-        )
+        return self._starter.submit(_Spare, self._repo, self._python, self._mode, self._limits, coverage)
 
     def _take(self, coverage: bool) -> _Spare:
         """The waiting spare when it fits and is alive, otherwise a fresh one."""

@@ -55,7 +55,7 @@ def event_summary(event: Event) -> dict:
         r = event.results
         return {
             "type": "initial_tests",
-            "passed": sum(1 for t in r.tests if t.outcome == "passed"),
+            "passed": r.passed_count,
             "failed": len(r.failures) + len(r.collection_errors),
         }
     if isinstance(event, TurnStarted):

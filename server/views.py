@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from repomend.trajectory import Status
+from sandbox.results import RunResult
 from server.db.models import Repair, RepairStatus
 from server.jobs import JobState, RepairJob
 from server.schemas import RepairOut, TurnOut
+
+
+def _results(data: dict | None) -> RunResult | None:
+    return RunResult.from_dict(data) if data else None
+
 
 _LIVE = {JobState.QUEUED: "queued", JobState.RUNNING: "running"}
 
@@ -43,10 +49,8 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
             TurnOut(
                 turn=t.turn,
                 passed=t.passed,
-                tests_passed=sum(1 for r in (t.results or {}).get("tests", []) if r["outcome"] == "passed"),
-                tests_failed=sum(
-                    1 for r in (t.results or {}).get("tests", []) if r["outcome"] in ("failed", "error")
-                ),
+                tests_passed=stored.passed_count if (stored := _results(t.results)) else 0,
+                tests_failed=len(stored.failures) if stored else 0,
                 rejection=t.rejection,
                 reasoning_words=0,
                 generation_seconds=t.generation_seconds,

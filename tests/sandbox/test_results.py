@@ -220,3 +220,16 @@ def test_missing_isolation_refuses_to_run(repo: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(sandbox.isolation, "_missing", lambda: ("bubblewrap (no 'bwrap')",))
     with pytest.raises(IsolationUnavailable, match=r"bubblewrap.*isolation='none'"):
         run_tests(repo, ["tests/test_calc.py"], python=PYTHON)
+
+
+def test_run_result_round_trips_through_its_dict():
+    from sandbox.results import RunResult, TestResult
+
+    result = RunResult(
+        tests=[TestResult("t::a", "passed"), TestResult("t::b", "failed", exception_type="AssertionError")],
+        collection_errors=["not found: t::c"],
+        coverage={"t::a": {"m.py": [1, 2]}},
+    )
+    back = RunResult.from_dict(result.to_dict())
+    assert back == result
+    assert (back.passed_count, [t.nodeid for t in back.failures], back.passed) == (1, ["t::b"], False)

@@ -52,8 +52,10 @@ def test_repair_waits_for_a_verified_fix_and_takes_feedback(client):
     assert result["model"] == "scripted"
 
     # the record survives the in-memory job
+    client.app.state.repomend.queue.forget(result["id"])
     shown = client.get(f"/v1/repairs/{result['id']}", headers=USER).json()
     assert shown["status"] == "fixed" and shown["diff"] == result["diff"]
+    assert [(t["tests_passed"], t["tests_failed"]) for t in shown["turns"]] == [(1, 1), (2, 0)]
 
     accepted = {"verdict": "accepted", "final_text": result["new_method"]}
     first = client.post(f"/v1/repairs/{result['id']}/feedback", json=accepted, headers=USER)
