@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,11 @@ EXIT_BAD_INPUT = 2
 
 class UserError(Exception):
     """Printed as one line, exit code 2."""
+
+
+COMMAND_MODULES = ("lsp.commands", "training.commands")
+"""Other faces register their sub-commands here: each module has `add_commands(subparsers)`, which sets
+`handler=` (a function of (args, console) -> exit code) on its parsers. Importing it must stay cheap."""
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="manage the server's database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="create or migrate the database to this version's schema")
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_commands(commands)
     return parser
 
 
@@ -263,8 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
     commands = {"repair": cmd_repair, "demo": cmd_demo, "serve": cmd_serve, "db": cmd_db}
+    handler = getattr(args, "handler", None) or commands[args.command]
     try:
-        return commands[args.command](args, console)
+        return handler(args, console)
     except (UserError, TargetError) as err:
         print(f"repomend: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
