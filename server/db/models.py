@@ -106,6 +106,8 @@ class Repository(Base):
     """The repository's own interpreter: its tests run with it."""
     test_command: Mapped[str | None] = mapped_column(Text)
     test_paths: Mapped[list[str] | None]
+    retraining: Mapped[dict[str, Any] | None]
+    """Its retraining policy (`server.retraining.policy.RetrainingPolicy` as JSON); None = defaults."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -281,10 +283,29 @@ class TrainingRun(Base):
     """0..1 within the whole run."""
     log: Mapped[str] = mapped_column(Text, default="")
     reason: Mapped[str | None] = mapped_column(Text)
-    """Why it ran (manual, enough new feedback, schedule) or, once failed, why it stopped."""
+    """Why it ended as it did: the gate's verdict, the error, or who cancelled it."""
+    trigger: Mapped[str] = mapped_column(String(100), default="manual")
+    """What started it: `manual`, `schedule` or `feedback`."""
+    config: Mapped[dict[str, Any] | None]
+    """The job's settings (teachers, epochs, DPO, GRPO, gate margin) as it was started."""
+    pid: Mapped[int | None]
+    """The worker process running it, so a cancel or a server restart can reach it."""
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    steps: Mapped[dict[str, Any] | None]
+    """Per finished step: seconds and a short summary (counts, losses, Pass@k)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     repository: Mapped[Repository] = relationship(back_populates="training_runs")
     adapter: Mapped[Adapter | None] = relationship()
+
+
+# One queued or running job per repository: the database refuses a second however it was started.
+Index(
+    "uq_training_runs_one_live_per_repository",
+    TrainingRun.repository_id,
+    unique=True,
+    sqlite_where=text("state IN ('queued', 'running')"),
+    postgresql_where=text("state IN ('queued', 'running')"),
+)
