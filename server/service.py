@@ -147,6 +147,8 @@ def record_job(sessions: sessionmaker[Session], job: RepairJob) -> None:
             row.tests = trajectory.tests
             row.new_method = trajectory.fixed_method
             row.diff = trajectory.diff() or None
+            row.original_method = trajectory.original_method
+            row.messages = [dict(message) for message in trajectory.messages]
             for turn in trajectory.turns:
                 for sample, attempt in enumerate(turn.attempts):
                     row.turns.append(

@@ -1,4 +1,4 @@
-"""Retraining jobs: policy per repository, job config / worker / steps, one live job per repository.
+"""Retraining: repairs keep their conversation; retraining policy, job config and one live job per repository.
 
 Revision ID: 0002
 Revises: 0001
@@ -22,6 +22,9 @@ LIVE = "state IN ('queued', 'running')"
 def upgrade() -> None:
     with op.batch_alter_table("repositories") as batch:
         batch.add_column(sa.Column("retraining", sa.JSON(), nullable=True))
+    with op.batch_alter_table("repairs") as batch:
+        batch.add_column(sa.Column("original_method", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("messages", sa.JSON(), nullable=True))
     with op.batch_alter_table("training_runs") as batch:
         batch.add_column(sa.Column("trigger", sa.String(length=100), nullable=False, server_default="manual"))
         batch.add_column(sa.Column("config", sa.JSON(), nullable=True))
@@ -45,5 +48,8 @@ def downgrade() -> None:
     with op.batch_alter_table("training_runs") as batch:
         for column in ("steps", "cancel_requested", "pid", "config", "trigger"):
             batch.drop_column(column)
+    with op.batch_alter_table("repairs") as batch:
+        batch.drop_column("messages")
+        batch.drop_column("original_method")
     with op.batch_alter_table("repositories") as batch:
         batch.drop_column("retraining")

@@ -179,6 +179,10 @@ class Repair(Base):
     """The pytest node ids that judged the candidates."""
     new_method: Mapped[str | None] = mapped_column(Text)
     """The verified method text; set only when the tests passed."""
+    original_method: Mapped[str | None] = mapped_column(Text)
+    """The method as the user had it when asking (column-0 form)."""
+    messages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """The conversation as the model saw it (reasoning stripped): accepted fixes train from it."""
     diff: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
