@@ -1,0 +1,36 @@
+"""What a retraining job does and when one starts, per repository."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RetrainingPolicy(BaseModel):
+    """Stored as JSON on the repository; a manual job may override any field for one run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every_hours: float | None = Field(default=None, gt=0, description="Retrain this often; None = never")
+    after_accepted: int | None = Field(
+        default=None, ge=1, description="Retrain once this many fixes were accepted since the last job"
+    )
+    margin: float = Field(
+        default=0.0, ge=0, le=1, description="Pass@5 (no-think) the new adapter must gain over the active one"
+    )
+    teachers: list[str] = Field(default_factory=lambda: ["mutation"], min_length=1)
+    turns: int = Field(default=5, ge=1, le=10)
+    epochs: float = Field(default=3, gt=0, le=50)
+    max_steps: int | None = Field(default=None, ge=1, description="Cap on optimizer steps (CPU runs)")
+    max_methods: int | None = Field(default=None, ge=1, description="Cap on training methods used")
+    max_heldout: int | None = Field(default=None, ge=1, description="Cap on held-out methods evaluated")
+    mode: Literal["no-think", "think", "hybrid"] = "no-think"
+    dpo: bool = Field(default=False, description="Preference step on accepted vs rejected fixes")
+    grpo: bool = Field(default=False, description="RL step with the tests as reward")
+    grpo_steps: int = Field(default=20, ge=1)
+    seed: int = 0
+
+
+def policy_of(stored: dict | None, overrides: dict | None = None) -> RetrainingPolicy:
+    return RetrainingPolicy.model_validate({**(stored or {}), **(overrides or {})})
