@@ -73,10 +73,13 @@ class JobContext:
             session.commit()
         self.log(f"step {step}: done in {seconds:.1f} s {summary}")
 
-    def check_cancelled(self) -> None:
+    def cancel_requested(self) -> bool:
         with self.sessions() as session:
-            if self._run(session).cancel_requested:
-                raise JobCancelled
+            return self._run(session).cancel_requested
+
+    def check_cancelled(self) -> None:
+        if self.cancel_requested():
+            raise JobCancelled
 
     def _run(self, session: Session) -> TrainingRun:
         run = session.get(TrainingRun, self.run_id)

@@ -46,9 +46,10 @@ def work(run_id: int, settings: Settings) -> TrainingState:
         context.check_cancelled()
         outcome = run_pipeline(context)
         state, reason = TrainingState.SUCCEEDED, outcome
-    except JobCancelled:
+    except (JobCancelled, KeyboardInterrupt) as stop:
         with sessions() as session:
             asked = session.get(TrainingRun, run_id).cancel_requested  # type: ignore[union-attr]
+        asked = asked or isinstance(stop, KeyboardInterrupt)  # Ctrl-C of `repomend retrain`
         state = TrainingState.CANCELLED if asked else TrainingState.FAILED
         reason = "cancelled" if asked else "stopped: the server shut down"
     except Exception as err:  # the job fails with its reason; the server lives on
