@@ -1,4 +1,4 @@
-.PHONY: demo test test-slow lint bench setup
+.PHONY: demo test test-slow lint bench setup editors
 
 STAMP := .venv/.installed
 
@@ -11,9 +11,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	.venv/bin/repomend demo
 
-test: $(STAMP)
+test: $(STAMP) editors
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q
+
+editors:
+	bash scripts/build-vscode.sh
 
 test-slow: $(STAMP)
 	.venv/bin/python -m pytest -q -m slow

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# System packages the sandbox relies on (Debian); skipped when present or when not root.
+# System packages the sandbox and the editor tests rely on (Debian); skipped when present or when not root.
 set -euo pipefail
 missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+# The editor end-to-end test drives Neovim's built-in LSP client.
+command -v nvim >/dev/null 2>&1 || missing+=(neovim)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "repomend: please install: ${missing[*]} (the sandbox needs it)" >&2
+    echo "repomend: please install: ${missing[*]} (the sandbox needs bubblewrap, the editor tests neovim)" >&2
     exit 0
 fi
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
