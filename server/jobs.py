@@ -138,6 +138,15 @@ class RepairJob:
         with self._changed:
             return self._changed.wait_for(lambda: self.finished_ok, timeout)
 
+    def next_events(self, start: int = 0, timeout: float | None = None) -> list[dict]:
+        """The events from index `start` on, as soon as there is one (empty after `timeout` without any).
+
+        What a stream sends at once: waiting for more would hold back progress already made.
+        """
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.events) > start or self.finished_ok, timeout)
+            return self.events[start:]
+
     def follow(self, start: int = 0, timeout: float | None = None) -> Iterator[dict]:
         """Events from index `start` on, as they come, ending when the job finishes.
 

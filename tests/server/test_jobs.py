@@ -120,3 +120,25 @@ def test_a_failing_job_does_not_stop_the_worker(stats_repo, runner):
         assert ok.wait(60) and ok.state is JobState.DONE
     finally:
         jobs.close()
+
+
+def test_next_events_hands_over_each_event_as_it_comes(stats_repo, runner):
+    """A stream must not hold progress back until a quiet spell: each wait ends at the next event."""
+    backend = GatedBackend([reply(FIXED_MEAN)])
+    jobs = RepairQueue(backend)
+    try:
+        job = jobs.submit(request(stats_repo), RepairOptions(), runner)
+        first = job.next_events(0, timeout=60)
+        assert first and first[0]["type"] == "started"
+        seen = list(first)
+        while not any(e["type"] == "turn_started" for e in seen):
+            seen += job.next_events(len(seen), timeout=60)
+        assert job.state is JobState.RUNNING  # the turn is still waiting for the model
+        assert job.next_events(len(seen), timeout=0.2) == []
+        backend.release.set()
+        while not job.finished_ok:
+            seen += job.next_events(len(seen), timeout=60)
+        assert [e["type"] for e in seen][-1] == "attempt_tested"
+    finally:
+        backend.release.set()
+        jobs.close()
