@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from repomend.backends.base import Backend
 from repomend.loop import TestRunner, sandbox_test_runner
 from repomend.settings import Settings
-from server import service
+from server import adapters, service
 from server.auth import check_token, requires_token
 from server.db.engine import default_database_url, make_engine, session_factory
 from server.db.migrate import check_up_to_date
@@ -29,14 +29,26 @@ from server.db.models import Repository
 from server.errors import ApiError, error_body, install_error_handlers
 from server.jobs import RepairJob, RepairQueue
 from server.metrics import Metrics
-from server.schemas import FeedbackIn, FeedbackOut, RepairIn, RepairOut, RepositoryIn, RepositoryOut
-from server.views import repair_out
+from server.schemas import (
+    ActiveAdapterOut,
+    AdapterIn,
+    AdapterListOut,
+    AdapterOut,
+    FeedbackIn,
+    FeedbackOut,
+    RepairIn,
+    RepairOut,
+    RepositoryIn,
+    RepositoryOut,
+)
+from server.views import adapter_list_out, adapter_out, repair_out
 
 log = logging.getLogger("repomend.server")
 RunnerFactory = Callable[[Settings, str], TestRunner]
 WAIT_POLL_SECONDS = 0.5
 RepairId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="Repair id")]
 RepositoryName = Annotated[str, PathParam(min_length=1, max_length=200)]
+AdapterVersion = Annotated[str, PathParam(pattern=r"^[vV]?[0-9]{1,9}$", description="v1, v2, ...")]
 STREAM_KEEPALIVE_SECONDS = 15.0
 
 
@@ -194,6 +206,8 @@ def _routes(app: FastAPI, state: AppState) -> None:
         service.remove_repository(s, name)
         return Response(status_code=204)
 
+    _adapter_routes(app, state, admin, session)
+
     @app.post("/v1/repairs", status_code=202, dependencies=[Depends(user)])
     async def create_repair(
         body: RepairIn, request: Request, wait: bool = False, s: Session = Depends(session)
@@ -236,12 +250,12 @@ def _routes(app: FastAPI, state: AppState) -> None:
             sent = 0
             while True:
                 fresh = await asyncio.to_thread(
-                    lambda start=sent: list(job.follow(start, timeout=STREAM_KEEPALIVE_SECONDS))
+                    lambda start=sent: job.next_events(start, timeout=STREAM_KEEPALIVE_SECONDS)
                 )
                 for event in fresh:
                     yield f"event: progress\ndata: {json.dumps(event)}\n\n"
                 sent += len(fresh)
-                if job.finished_ok:
+                if job.finished_ok and sent == len(job.events):
                     break
                 if await request.is_disconnected():
                     job.cancel()
@@ -263,3 +277,75 @@ def _routes(app: FastAPI, state: AppState) -> None:
             reason=recorded.reason,
             recorded_at=recorded.updated_at,
         )
+
+
+def _adapter_routes(app: FastAPI, state: AppState, admin: Callable, session: Callable) -> None:
+    """The adapter registry of each repository (logic in `server.adapters`)."""
+    base = "/v1/admin/repositories/{name}/adapters"
+    guard = [Depends(admin)]
+
+    def switched(s: Session, name: str, previous: str | None) -> ActiveAdapterOut:
+        active = adapters.active_adapter(s, name)
+        return ActiveAdapterOut(repository=name, active=active.label if active else None, previous=previous)
+
+    def current_label(s: Session, name: str) -> str | None:
+        active = adapters.active_adapter(s, name)
+        return active.label if active else None
+
+    @app.get(base, dependencies=guard)
+    def list_adapters(
+        name: RepositoryName, include_deleted: bool = False, s: Session = Depends(session)
+    ) -> AdapterListOut:
+        repository = service.repository_by_name(s, name)
+        found = adapters.list_adapters(s, repository, include_deleted=include_deleted)
+        return adapter_list_out(repository, found, adapters.activation_history(s, repository))
+
+    @app.post(base, status_code=201, dependencies=guard)
+    def register_adapter(name: RepositoryName, body: AdapterIn, s: Session = Depends(session)) -> AdapterOut:
+        """Copy a finished adapter folder into the registry as the next version."""
+        repository = service.repository_by_name(s, name)
+        served = adapters.served_model_names(state.settings, state.queue.backend)
+        adapter = adapters.register_adapter(
+            s, state.settings, repository, body.path, served_models=served, force=body.force
+        )
+        if body.activate:
+            adapters.activate(s, repository, adapter.version)
+        return adapter_out(repository, adapter)
+
+    @app.post(f"{base}/rollback", dependencies=guard)
+    def rollback_adapter(name: RepositoryName, s: Session = Depends(session)) -> ActiveAdapterOut:
+        """Return to the version active before the current one (or to the base model)."""
+        previous = current_label(s, name)
+        adapters.rollback(s, name)
+        return switched(s, name, previous)
+
+    @app.post(f"{base}/deactivate", dependencies=guard)
+    def deactivate_adapter(name: RepositoryName, s: Session = Depends(session)) -> ActiveAdapterOut:
+        """Serve the base model to this repository's new repairs."""
+        previous = current_label(s, name)
+        adapters.deactivate(s, name)
+        return switched(s, name, previous)
+
+    @app.get(f"{base}/{{version}}", dependencies=guard)
+    def show_adapter(
+        name: RepositoryName, version: AdapterVersion, s: Session = Depends(session)
+    ) -> AdapterOut:
+        repository = service.repository_by_name(s, name)
+        return adapter_out(repository, adapters.get_adapter(s, repository, version))
+
+    @app.post(f"{base}/{{version}}/activate", dependencies=guard)
+    def activate_adapter(
+        name: RepositoryName, version: AdapterVersion, s: Session = Depends(session)
+    ) -> ActiveAdapterOut:
+        """New repairs of the repository use this version from the next request on."""
+        previous = current_label(s, name)
+        adapters.activate(s, name, version)
+        return switched(s, name, previous)
+
+    @app.delete(f"{base}/{{version}}", status_code=204, dependencies=guard)
+    def delete_adapter(
+        name: RepositoryName, version: AdapterVersion, s: Session = Depends(session)
+    ) -> Response:
+        """Delete an inactive version's files (409 for the active one)."""
+        adapters.delete_adapter(s, name, version, state.queue.backend)
+        return Response(status_code=204)

@@ -84,6 +84,9 @@ class RepairOut(BaseModel):
     qualname: str | None
     mode: str
     model: str | None
+    adapter: str | None = Field(
+        default=None, description="The adapter version that served it; None = base model"
+    )
     tests: list[str]
     new_method: str | None = Field(description="The verified method text, when fixed")
     diff: str | None = Field(description="Unified diff of the file, when fixed")
@@ -107,3 +110,53 @@ class FeedbackOut(BaseModel):
     verdict: str
     reason: str | None
     recorded_at: datetime
+
+
+class AdapterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="Folder on the server holding a finished adapter: PEFT files and repomend_adapter.json",
+    )
+    force: bool = Field(default=False, description="Register even if its base model is not the served one")
+    activate: bool = Field(default=False, description="Make it the active version at once")
+
+
+class AdapterOut(BaseModel):
+    version: str = Field(examples=["v3"])
+    name: str = Field(description="What the backends load it by", examples=["stats/v3"])
+    active: bool
+    status: str
+    base_model: str
+    path: str | None = Field(description="Its folder on the server; None once deleted")
+    dataset: dict | None = Field(description="Path, version and hash of the data it was trained on")
+    training: dict | None = Field(description="The training configuration")
+    metrics: dict | None
+    evaluation: dict | None = Field(description="eval_report.json: Pass@1..5 per model and mode")
+    trained_at: datetime | None
+    registered_at: datetime
+    activated_at: datetime | None
+    deleted_at: datetime | None
+
+
+class ActivationOut(BaseModel):
+    action: str
+    version: str | None = Field(description="Active afterwards; None = the base model")
+    previous_version: str | None
+    reverted: bool = Field(description="Undone by a rollback")
+    at: datetime
+
+
+class AdapterListOut(BaseModel):
+    repository: str
+    active: str | None = Field(description="The version new repairs use; None = the base model")
+    adapters: list[AdapterOut]
+    history: list[ActivationOut]
+
+
+class ActiveAdapterOut(BaseModel):
+    repository: str
+    active: str | None = Field(description="The version new repairs use; None = the base model")
+    previous: str | None = Field(description="The version active before this change")

@@ -16,6 +16,7 @@ from repomend.loop import RepairOptions, RepairRequest, TestRunner, sandbox_test
 from repomend.settings import Settings
 from repomend.targets import find_python
 from repomend.trajectory import Status
+from server import adapters
 from server.db.models import Repair, RepairMode, RepairStatus, Repository, Turn, Verdict
 from server.errors import ApiError
 from server.jobs import JobState, QueueFull, RepairJob, RepairQueue
@@ -83,9 +84,13 @@ def submit_repair(
         overrides["max_turns"] = body.max_turns
     if body.samples_per_turn is not None:
         overrides["samples_per_turn"] = body.samples_per_turn
+    # Read for every repair: activating, rolling back or deleting takes effect at the next one.
+    adapter = adapters.active_adapter(session, repository)
+    overrides["adapter"] = adapters.adapter_name(repository, adapter) if adapter else None
     options = RepairOptions.from_settings(settings, **overrides)
     row = Repair(
         repository_id=repository.id,
+        adapter_id=adapter.id if adapter else None,
         model=queue.backend.describe(options.adapter),
         mode=RepairMode(options.mode.value),
         max_turns=options.max_turns,

@@ -1,12 +1,12 @@
-"""Repair rows and live jobs rendered as API responses."""
+"""Repair rows, live jobs and adapters rendered as API responses."""
 
 from __future__ import annotations
 
 from repomend.trajectory import Status
 from sandbox.results import RunResult
-from server.db.models import Repair, RepairStatus
+from server.db.models import Adapter, AdapterActivation, Repair, RepairStatus, Repository
 from server.jobs import JobState, RepairJob
-from server.schemas import RepairOut, TurnOut
+from server.schemas import ActivationOut, AdapterListOut, AdapterOut, RepairOut, TurnOut
 
 
 def _results(data: dict | None) -> RunResult | None:
@@ -72,6 +72,7 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
         qualname=row.qualname,
         mode=row.mode.value,
         model=row.model,
+        adapter=row.adapter.label if row.adapter is not None else None,
         tests=list(row.tests or (job.request.tests if job else [])),
         new_method=row.new_method,
         diff=row.diff,
@@ -80,4 +81,50 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
         turns=turns,
         error=error,
         seconds=row.seconds,
+    )
+
+
+def adapter_out(repository: Repository, adapter: Adapter) -> AdapterOut:
+    manifest = adapter.manifest or {}
+    trained_at = manifest.get("created_at")
+    return AdapterOut(
+        version=adapter.label,
+        name=f"{repository.name}/{adapter.label}",
+        active=adapter.active,
+        status=adapter.status.value,
+        base_model=adapter.base_model,
+        path=None if adapter.deleted_at else adapter.path,
+        dataset=manifest.get("dataset"),
+        training=manifest.get("training"),
+        metrics=adapter.metrics,
+        evaluation=adapter.evaluation,
+        trained_at=trained_at,
+        registered_at=adapter.created_at,
+        activated_at=adapter.activated_at,
+        deleted_at=adapter.deleted_at,
+    )
+
+
+def _label(version: int | None) -> str | None:
+    return None if version is None else f"v{version}"
+
+
+def adapter_list_out(
+    repository: Repository, adapters: list[Adapter], history: list[AdapterActivation]
+) -> AdapterListOut:
+    active = next((a.label for a in adapters if a.active), None)
+    return AdapterListOut(
+        repository=repository.name,
+        active=active,
+        adapters=[adapter_out(repository, a) for a in adapters],
+        history=[
+            ActivationOut(
+                action=event.action.value,
+                version=_label(event.version),
+                previous_version=_label(event.previous_version),
+                reverted=event.reverted,
+                at=event.created_at,
+            )
+            for event in history
+        ],
     )

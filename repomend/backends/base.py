@@ -62,5 +62,12 @@ class Backend(ABC):
     def describe(self, adapter: str | None = None) -> str:
         """Which model (and adapter) answers, for results and logs."""
 
+    def loaded_adapters(self) -> list[str]:
+        """Names of the adapters this backend has loaded so far (loading happens on first use)."""
+        return []
+
+    def unload_adapter(self, name: str) -> None:  # noqa: B027 - optional hook
+        """Free an adapter whose files are about to be deleted; an unknown name is not an error."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release model memory or connections."""

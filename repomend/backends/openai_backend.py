@@ -5,6 +5,15 @@ thinking is switched with vLLM's `chat_template_kwargs`, and reasoning comes bac
 `message.reasoning_content` / `message.reasoning` (vLLM's reasoning parser) or inline as
 `<think>...</think>`.
 
+Adapters are hot-loaded: before an adapter name is first used, the folder it names (see
+`repomend.backends.adapter_files`: `<adapters dir>/<repository>/<version>` or an absolute path)
+is handed to vLLM with `POST /v1/load_lora_adapter {"lora_name", "lora_path"}`, and deleting an
+adapter calls `POST /v1/unload_lora_adapter {"lora_name"}`. vLLM offers these routes only when
+started with `--enable-lora` (and `--max-lora-rank` at least the adapters' rank) and the
+environment variable `VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`; it reads the folder itself, so it
+must see the same path (same machine or a shared mount). A name with no folder behind it is sent
+as is: adapters vLLM was started with (`--lora-modules name=path`) keep working.
+
 Thinking budget: on vLLM, think mode asks first for at most `thinking_budget` tokens stopped at
 `</think>`, then continues the same assistant message (closing the block itself if the budget
 ran out) through vLLM's `continue_final_message`. Servers that are not vLLM cannot continue a
@@ -15,11 +24,14 @@ max_new_tokens` limit and the budget is not enforced separately.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from collections.abc import Collection
 from typing import Any
 
 import httpx
 
+from repomend.backends.adapter_files import adapter_path
 from repomend.backends.base import Backend, BackendError, Completion, GenerationConfig
 from repomend.backends.sampling import check_request
 from repomend.conversation import (
@@ -35,6 +47,17 @@ from repomend.settings import Settings
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0
+_RUNTIME_LORA_HINT = (
+    "start vLLM with --enable-lora and the environment variable VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
+)
+
+
+class ServerError(BackendError):
+    """The server answered with an error status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class OpenAIBackend(Backend):
@@ -61,6 +84,9 @@ class OpenAIBackend(Backend):
         self._continuation = continuation
         self._backoff = backoff
         self._models: list[dict[str, Any]] | None = None
+        self._loaded: set[str] = set()
+        """Adapters this client loaded into the server."""
+        self._adapter_lock = threading.Lock()
 
     # -- Backend interface -------------------------------------------------------------------
 
@@ -86,10 +112,17 @@ class OpenAIBackend(Backend):
         model = adapter or self._settings.openai_model or self._first_model_id()
         history = [dict(message) for message in messages]
         started = time.perf_counter()
-        if mode is Mode.THINK and config.thinking_budget is not None and self._can_continue():
-            results = self._think_with_budget(model, history, config, n)
-        else:
-            results = self._single_call(model, history, mode, config, n)
+        if adapter is not None:
+            self._ensure_loaded(adapter)
+        try:
+            results = self._complete(model, history, mode, config, n)
+        except ServerError as err:
+            # A restarted server forgets adapters loaded at run time: load it again, once.
+            if err.status != 404 or adapter not in self._loaded:
+                raise
+            self._loaded.discard(adapter)
+            self._ensure_loaded(adapter)
+            results = self._complete(model, history, mode, config, n)
         seconds = time.perf_counter() - started
         return [
             Completion(
@@ -104,7 +137,52 @@ class OpenAIBackend(Backend):
             for content, reasoning, prompt_tokens, tokens, forced, truncated in results
         ]
 
+    def loaded_adapters(self) -> list[str]:
+        return sorted(self._loaded)
+
+    def unload_adapter(self, name: str) -> None:
+        """Ask the server to drop an adapter this client may have loaded (404 = it had none)."""
+        with self._adapter_lock:
+            self._send("POST", "/unload_lora_adapter", json={"lora_name": name}, accept={404})
+            self._loaded.discard(name)
+
+    # -- adapters ------------------------------------------------------------------------------
+
+    def _ensure_loaded(self, name: str) -> None:
+        if name in self._loaded:
+            return
+        with self._adapter_lock:
+            if name in self._loaded:
+                return
+            path = adapter_path(self._settings, name)
+            if path is None:
+                return  # not ours: the server may know it (--lora-modules), else it says so
+            url = f"{self._base_url}/load_lora_adapter"
+            response = self._send(
+                "POST",
+                "/load_lora_adapter",
+                json={"lora_name": name, "lora_path": str(path.resolve())},
+                accept={400, 404},
+            )
+            if response.status_code == 404 and _is_missing_route(response):
+                raise BackendError(
+                    f"{url} does not exist, so adapter {name!r} cannot be loaded: {_RUNTIME_LORA_HINT}"
+                )
+            if response.status_code >= 400 and "already been loaded" not in _error_text(response):
+                raise BackendError(
+                    f"the server could not load adapter {name!r} from {path} (it must see that path): "
+                    f"HTTP {response.status_code}: {_error_text(response)}"
+                )
+            self._loaded.add(name)
+
     # -- the two request shapes ----------------------------------------------------------------
+
+    def _complete(
+        self, model: str, history: list[dict[str, Any]], mode: Mode, config: GenerationConfig, n: int
+    ) -> list[tuple[str, str | None, int, int, bool, bool]]:
+        if mode is Mode.THINK and config.thinking_budget is not None and self._can_continue():
+            return self._think_with_budget(model, history, config, n)
+        return self._single_call(model, history, mode, config, n)
 
     def _single_call(
         self,
@@ -226,7 +304,17 @@ class OpenAIBackend(Backend):
         return self._continuation
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """One call with retries on connection failures, 429 and 5xx; BackendError otherwise."""
+        """One call answered with JSON; BackendError otherwise."""
+        response = self._send(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            url = self._base_url + path
+            raise BackendError(f"{method} {url} returned invalid JSON: {response.text[:200]}") from exc
+
+    def _send(self, method: str, path: str, *, accept: Collection[int] = (), **kwargs: Any) -> httpx.Response:
+        """One call with retries on connection failures, 429 and 5xx; error statuses not in
+        `accept` raise ServerError."""
         url = self._base_url + path
         attempts = self._settings.openai_retries + 1
         for attempt in range(attempts):
@@ -254,14 +342,12 @@ class OpenAIBackend(Backend):
             if response.status_code in _RETRY_STATUS and not last:
                 self._sleep(attempt, response.headers.get("retry-after"))
                 continue
-            if response.status_code >= 400:
-                raise BackendError(
-                    f"{method} {url} failed with HTTP {response.status_code}: {_error_text(response)}"
+            if response.status_code >= 400 and response.status_code not in accept:
+                raise ServerError(
+                    f"{method} {url} failed with HTTP {response.status_code}: {_error_text(response)}",
+                    response.status_code,
                 )
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise BackendError(f"{method} {url} returned invalid JSON: {response.text[:200]}") from exc
+            return response
         raise AssertionError("unreachable")
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
@@ -285,6 +371,14 @@ def _error_text(response: httpx.Response) -> str:
         if error:
             return str(error)[:500]
     return str(payload)[:500]
+
+
+def _is_missing_route(response: httpx.Response) -> bool:
+    """A 404 of the web framework itself (no such route), not vLLM's "no adapter found"."""
+    try:
+        return response.json() == {"detail": "Not Found"}
+    except ValueError:
+        return True
 
 
 def _choices(reply: dict[str, Any], n: int) -> list[dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 import threading
 import time
@@ -20,6 +22,7 @@ from transformers import (
 )
 from transformers import GenerationConfig as HFGenerationConfig
 
+from repomend.backends.adapter_files import ADAPTER_CONFIG, adapter_path, available_adapters
 from repomend.backends.base import Backend, BackendError, Completion, GenerationConfig
 from repomend.backends.model_files import resolve_model
 from repomend.backends.sampling import check_request
@@ -35,7 +38,6 @@ from repomend.conversation import (
 from repomend.settings import Settings
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-_ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CLOSE_WINDOW = len(THINK_CLOSE)
 """`</think>` is 8 characters, so it spans at most the last 8 generated tokens."""
 
@@ -78,6 +80,13 @@ class _CodeBlockDone(StoppingCriteria):
         return torch.tensor(done, device=input_ids.device)
 
 
+@dataclass(frozen=True)
+class _LoadedAdapter:
+    key: str
+    """PEFT's name for it: caller names may hold `.` and `/`, which module names may not."""
+    path: Path
+
+
 @dataclass
 class _Rows:
     ids: list[list[int]]
@@ -107,7 +116,9 @@ class TransformersBackend(Backend):
         self._pad_id = self._eos_ids[0]
         self._context = getattr(self._model.config, "max_position_embeddings", None) or 2048
         self._peft: Any = None
-        self._adapters: set[str] = set()
+        self._adapters: dict[str, _LoadedAdapter] = {}
+        """Loaded adapters by the name callers use."""
+        self._adapter_ids = itertools.count()
         self._lock = threading.Lock()
 
     # -- Backend interface -------------------------------------------------------------------
@@ -285,14 +296,19 @@ class TransformersBackend(Backend):
     # -- adapters ------------------------------------------------------------------------------
 
     def available_adapters(self) -> list[str]:
-        root = self._settings.resolved_adapters_dir
-        if not root.is_dir():
-            return []
-        return sorted(p.name for p in root.iterdir() if (p / "adapter_config.json").is_file())
+        return available_adapters(self._settings)
+
+    def loaded_adapters(self) -> list[str]:
+        return sorted(self._adapters)
+
+    def unload_adapter(self, name: str) -> None:
+        with self._lock:
+            self._drop_adapter(name)
 
     @contextmanager
     def _active_model(self, adapter: str | None) -> Iterator[None]:
         """Route the request through the named adapter, or through the bare base model."""
+        self._forget_deleted()
         if adapter is None:
             if self._peft is None:
                 yield
@@ -300,31 +316,54 @@ class TransformersBackend(Backend):
                 with self._peft.disable_adapter():
                     yield
             return
-        self._load_adapter(adapter)
-        self._peft.set_adapter(adapter)
+        key = self._load_adapter(adapter)  # may create the PEFT wrapper: look it up afterwards
+        self._peft.set_adapter(key)
         yield
 
-    def _load_adapter(self, name: str) -> None:
-        if name in self._adapters:
-            return
-        path = self._settings.resolved_adapters_dir / name
-        if not _ADAPTER_NAME.match(name) or not (path / "adapter_config.json").is_file():
+    def _load_adapter(self, name: str) -> str:
+        """Loads `name` on first use (no restart needed for a new one); returns PEFT's key for it."""
+        loaded = self._adapters.get(name)
+        if loaded is not None:
+            return loaded.key
+        path = adapter_path(self._settings, name)
+        if path is None:
             available = ", ".join(self.available_adapters()) or "none"
             raise BackendError(
                 f"unknown adapter {name!r} (looked in {self._settings.resolved_adapters_dir}); "
                 f"available: {available}"
             )
+        key = f"adapter_{next(self._adapter_ids)}"
         try:
             if self._peft is None:
                 from peft import PeftModel
 
-                self._peft = PeftModel.from_pretrained(self._model, path, adapter_name=name)
+                self._peft = PeftModel.from_pretrained(self._model, path, adapter_name=key)
                 self._peft.eval()
             else:
-                self._peft.load_adapter(path, adapter_name=name)
+                self._peft.load_adapter(path, adapter_name=key)
         except Exception as exc:
+            if self._peft is not None and key in self._peft.peft_config:
+                with contextlib.suppress(Exception):  # leave no half-loaded adapter behind
+                    self._peft.delete_adapter(key)
             raise BackendError(f"could not load adapter {name!r} from {path}: {exc}") from exc
-        self._adapters.add(name)
+        self._adapters[name] = _LoadedAdapter(key, path)
+        return key
+
+    def _forget_deleted(self) -> None:
+        """Adapters deleted by another process (the CLI) leave memory at the next request."""
+        for name, loaded in list(self._adapters.items()):
+            if not (loaded.path / ADAPTER_CONFIG).is_file():
+                self._drop_adapter(name)
+
+    def _drop_adapter(self, name: str) -> None:
+        """Free an adapter's weights; with none left the base model loses its LoRA layers too."""
+        loaded = self._adapters.pop(name, None)
+        if loaded is None or self._peft is None:
+            return
+        self._peft.delete_adapter(loaded.key)
+        if not self._adapters:
+            self._model = self._peft.unload()
+            self._peft = None
 
 
 def _load_tokenizer(location: str) -> Any:

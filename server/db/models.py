@@ -62,6 +62,8 @@ class Verdict(StrEnum):
 
 
 class AdapterStatus(StrEnum):
+    REGISTERED = "registered"
+    """Finished and stored in the registry; no gate has judged it."""
     TRAINING = "training"
     EVALUATING = "evaluating"
     PROMOTED = "promoted"
@@ -69,6 +71,13 @@ class AdapterStatus(StrEnum):
     REJECTED = "rejected"
     """Did not beat it; kept on disk for inspection."""
     FAILED = "failed"
+
+
+class ActivationAction(StrEnum):
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+    """Back to the bare base model."""
+    ROLLBACK = "rollback"
 
 
 class TrainingState(StrEnum):
@@ -120,6 +129,9 @@ class Repository(Base):
     training_runs: Mapped[list[TrainingRun]] = relationship(
         back_populates="repository", cascade="all, delete-orphan", passive_deletes=True
     )
+    adapter_activations: Mapped[list[AdapterActivation]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="AdapterActivation.id"
+    )
 
 
 class Adapter(Base):
@@ -139,9 +151,39 @@ class Adapter(Base):
         _enum(AdapterStatus, "adapter_status"), default=AdapterStatus.TRAINING
     )
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+    manifest: Mapped[dict[str, Any] | None]
+    """Its `repomend_adapter.json`: base model, dataset version, training config, metrics."""
+    evaluation: Mapped[dict[str, Any] | None]
+    """Its `eval_report.json` (Pass@k per model and mode), when evaluation wrote one."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When it last became the active adapter."""
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Its files are gone; the row stays so repairs keep naming the version that served them
+    and a version number is never issued twice."""
 
     repository: Mapped[Repository] = relationship(back_populates="adapters")
+
+    @property
+    def label(self) -> str:
+        return f"v{self.version}"
+
+
+class AdapterActivation(Base):
+    """One change of a repository's active adapter: the history that a rollback walks back."""
+
+    __tablename__ = "adapter_activations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"), index=True)
+    action: Mapped[ActivationAction] = mapped_column(_enum(ActivationAction, "activation_action"))
+    version: Mapped[int | None]
+    """The version active afterwards; None = the base model."""
+    previous_version: Mapped[int | None]
+    """The version active before; None = the base model."""
+    reverted: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A rollback undid this change; a later rollback goes further back."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 # Exactly one active adapter per repository, or none: a partial unique index, so the database
