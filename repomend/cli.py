@@ -28,7 +28,7 @@ class UserError(Exception):
     """Printed as one line, exit code 2."""
 
 
-COMMAND_MODULES = ("lsp.commands", "training.commands", "server.commands")
+COMMAND_MODULES = ("lsp.commands", "training.commands", "server.commands", "server.retraining.commands")
 """Other faces register their sub-commands here: each module has `add_commands(subparsers)`, which sets
 `handler=` (a function of (args, console) -> exit code) on its parsers. Importing it must stay cheap."""
 

@@ -60,6 +60,8 @@ class ServerSettings(BaseSettings):
     queue_capacity: int = 8
     workers: int = 1
     max_body_kb: int = 2048
+    retrain_check_seconds: float = 60.0
+    """How often the server looks for repositories whose retraining policy says a job is due."""
 
 
 class Settings(BaseSettings):

@@ -29,6 +29,9 @@ from server.db.models import Repository
 from server.errors import ApiError, error_body, install_error_handlers
 from server.jobs import RepairJob, RepairQueue
 from server.metrics import Metrics
+from server.retraining.launcher import RetrainLauncher
+from server.retraining.routes import add_retraining_routes
+from server.retraining.schedule import Scheduler
 from server.schemas import (
     ActiveAdapterOut,
     AdapterIn,
@@ -59,6 +62,7 @@ class AppState:
     queue: RepairQueue
     metrics: Metrics
     runner_factory: RunnerFactory
+    launcher: RetrainLauncher
 
 
 class ServerConfigError(RuntimeError):
@@ -83,6 +87,10 @@ def create_app(
     with sessions() as session:
         if interrupted := service.fail_interrupted(session):
             log.warning("marked %d interrupted repairs as failed", interrupted)
+    launcher = RetrainLauncher(settings, sessions)
+    if failed_jobs := launcher.recover():
+        log.warning("marked retraining jobs %s as failed: the server restarted", failed_jobs)
+    scheduler = Scheduler(sessions, launcher.launch, every=server.retrain_check_seconds)
     metrics = Metrics()
 
     def finished(job: RepairJob) -> None:
@@ -98,11 +106,14 @@ def create_app(
 
     queue = RepairQueue(backend, capacity=server.queue_capacity, workers=server.workers, on_finish=finished)
     metrics.queue_depth.set_function(lambda: queue.depth)
-    state = AppState(settings, sessions, queue, metrics, runner_factory)
+    state = AppState(settings, sessions, queue, metrics, runner_factory, launcher)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        scheduler.start()
         yield
+        scheduler.stop()
+        await asyncio.to_thread(launcher.close)
         await asyncio.to_thread(queue.close)
 
     app = FastAPI(title="repomend", version="1", lifespan=lifespan)
@@ -207,6 +218,7 @@ def _routes(app: FastAPI, state: AppState) -> None:
         return Response(status_code=204)
 
     _adapter_routes(app, state, admin, session)
+    add_retraining_routes(app, state.launcher, admin, session)
 
     @app.post("/v1/repairs", status_code=202, dependencies=[Depends(user)])
     async def create_repair(

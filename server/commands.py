@@ -7,11 +7,13 @@ server; a running one sees every change at its next repair.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, sessionmaker
 
     from repomend.settings import Settings
 
@@ -57,15 +59,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     delete.set_defaults(handler=cmd_delete)
 
 
-def _run(args: argparse.Namespace, console: Console, work) -> int:
-    """Open the database, run `work(session, settings)`, turn registry errors into one-line errors."""
+@contextmanager
+def open_database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """The server's database for a command: one-line errors when it is not migrated, and for
+    registry or job errors (`ApiError`) raised inside."""
     from repomend.cli import UserError
-    from repomend.settings import Settings
     from server.db.engine import default_database_url, make_engine, session_factory
     from server.db.migrate import DatabaseNotMigrated, check_up_to_date
     from server.errors import ApiError
 
-    settings = Settings()
     url = settings.database_url or default_database_url(settings)
     try:
         check_up_to_date(url)
@@ -73,12 +75,20 @@ def _run(args: argparse.Namespace, console: Console, work) -> int:
         raise UserError(str(err)) from err
     engine = make_engine(url)
     try:
-        with session_factory(engine)() as session:
-            work(session, settings)
+        yield session_factory(engine)
     except ApiError as err:
         raise UserError(err.message) from err
     finally:
         engine.dispose()
+
+
+def _run(args: argparse.Namespace, console: Console, work) -> int:
+    """Run `work(session, settings)` on the server's database."""
+    from repomend.settings import Settings
+
+    settings = Settings()
+    with open_database(settings) as sessions, sessions() as session:
+        work(session, settings)
     return 0
 
 

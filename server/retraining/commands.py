@@ -43,9 +43,6 @@ OVERRIDES = {
 
 
 def cmd_retrain(args: argparse.Namespace, console: Console) -> int:
-    from pydantic import ValidationError
-
-    from repomend.cli import UserError
     from repomend.settings import Settings
     from server.commands import open_database
     from server.db.models import TrainingState
@@ -70,10 +67,7 @@ def cmd_retrain(args: argparse.Namespace, console: Console) -> int:
                     highlight=False,
                 )
             return 0
-        try:
-            policy = policy_of(repository.retraining, overrides)
-        except ValidationError as err:
-            raise UserError(f"invalid retraining settings: {err.errors()[0]['msg']}") from err
+        policy = policy_of(repository.retraining, overrides)
         run = runs.create_run(session, repository, "manual", policy.model_dump())
         run_id = run.id
     console.print(f"retraining job {run_id} for `{args.repository}` (Ctrl-C cancels)")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +21,7 @@ from server.retraining import runs
 
 log = logging.getLogger("repomend.retraining")
 TERMINATE_GRACE_SECONDS = 30.0
+ADOPTED_POLL_SECONDS = 2.0
 
 
 def pid_alive(pid: int) -> bool:
@@ -46,12 +48,19 @@ class RetrainLauncher:
         self._lock = threading.Lock()
 
     def recover(self) -> list[int]:
-        """At start-up: jobs left queued or running by a previous server are failed, never resumed."""
+        """At start-up: jobs whose worker is gone are failed (never resumed); live workers (a previous
+        server's, or a `repomend retrain` in a terminal) are watched until they end."""
         with self.sessions() as session:
-            for run in session.query(TrainingRun).filter(TrainingRun.state.in_(runs.LIVE)):
-                if run.pid is not None and pid_alive(run.pid):
-                    _kill_group(run.pid, signal.SIGKILL)
-            return runs.fail_orphans(session, lambda _pid: False, "interrupted: the server restarted")
+            failed = runs.fail_orphans(session, pid_alive, "interrupted: the server restarted")
+            survivors = [(run.id, run.pid) for run in session.scalars(runs.live_runs())]
+        for run_id, pid in survivors:
+            threading.Thread(target=self._adopt, args=(run_id, pid), daemon=True).start()
+        return failed
+
+    def _adopt(self, run_id: int, pid: int) -> None:
+        while pid_alive(pid):
+            time.sleep(ADOPTED_POLL_SECONDS)
+        self._settle(run_id, "its worker ended")
 
     def launch(self, run_id: int, repository: str) -> None:
         folder = job_folder(self.settings, repository, run_id)
@@ -77,6 +86,10 @@ class RetrainLauncher:
         code = process.wait()
         with self._lock:
             self._workers.pop(run_id, None)
+        self._settle(run_id, f"signal {-code}" if code < 0 else f"exit code {code}")
+
+    def _settle(self, run_id: int, how: str) -> None:
+        """A worker ended; if it could not write its job's end itself, write it here."""
         with self.sessions() as session:
             run = session.get(TrainingRun, run_id)
             if run is None or run.state not in runs.LIVE:
@@ -84,11 +97,8 @@ class RetrainLauncher:
             if run.cancel_requested:
                 state, reason = TrainingState.CANCELLED, "cancelled"
             else:
-                how = f"signal {-code}" if code < 0 else f"exit code {code}"
-                state, reason = (
-                    TrainingState.FAILED,
-                    f"the worker died ({how}) during {run.step or 'start-up'}",
-                )
+                step = run.step or "start-up"
+                state, reason = TrainingState.FAILED, f"the worker died ({how}) during {step}"
             runs.transition(session, run, state, reason)
             log.warning("retraining job %d: %s", run_id, reason)
 
@@ -120,5 +130,10 @@ class RetrainLauncher:
 
 
 def _kill_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    """The worker leads its own process group (sandbox runs included); a job started from a
+    terminal may not, so then only the process itself is signalled."""
+    try:
         os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from server.errors import ApiError
 
 
 class RetrainingPolicy(BaseModel):
@@ -33,4 +35,10 @@ class RetrainingPolicy(BaseModel):
 
 
 def policy_of(stored: dict | None, overrides: dict | None = None) -> RetrainingPolicy:
-    return RetrainingPolicy.model_validate({**(stored or {}), **(overrides or {})})
+    """The stored policy with this job's overrides; a bad field is a 422 naming it."""
+    try:
+        return RetrainingPolicy.model_validate({**(stored or {}), **(overrides or {})})
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "policy"
+        raise ApiError(422, "invalid_retraining_settings", f"{where}: {first['msg']}") from err

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,10 @@ _ALLOWED = {
 
 class InvalidTransition(RuntimeError):
     pass
+
+
+def live_runs() -> Select[tuple[TrainingRun]]:
+    return select(TrainingRun).where(TrainingRun.state.in_(LIVE))
 
 
 def live_run(session: Session, repository: Repository) -> TrainingRun | None:
@@ -82,7 +86,7 @@ def append_log(session: Session, run: TrainingRun, line: str) -> None:
 def fail_orphans(session: Session, alive: Callable[[int], bool], reason: str) -> list[int]:
     """Marks live jobs whose worker is gone as failed; returns their ids (run at server start)."""
     failed = []
-    for run in session.scalars(select(TrainingRun).where(TrainingRun.state.in_(LIVE))):
+    for run in session.scalars(live_runs()):
         if run.pid is not None and alive(run.pid):
             continue
         run.state = TrainingState.FAILED

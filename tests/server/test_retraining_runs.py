@@ -155,9 +155,9 @@ def test_schedule_by_interval_counts_from_the_last_job(sessions, repository):
 
 def test_policy_overrides_are_validated():
     assert policy_of({"epochs": 2}, {"dpo": True}) == RetrainingPolicy(epochs=2, dpo=True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ApiError, match="margin"):
         policy_of({"margin": 2})
-    with pytest.raises(ValueError):
+    with pytest.raises(ApiError, match="unknown"):
         policy_of(None, {"unknown": 1})
 
 
