@@ -47,7 +47,10 @@ def covering_tests(
     return [nodeid for nodeid in order if nodeid in hits]
 
 
-def _collect(repo: Path, python: str | Path, settings: Settings, paths: Sequence[str] = ()) -> list[str]:
+def collect_node_ids(
+    repo: Path, python: str | Path, settings: Settings, paths: Sequence[str] = ()
+) -> list[str]:
+    """The suite's node ids; DiscoveryError when it does not collect."""
     from sandbox.runner import collect_tests
 
     collected = collect_tests(
@@ -73,7 +76,7 @@ def check_given_tests(
 ) -> DiscoveredTests:
     """Tests named by the user must exist and collect; a typo should not cost five model turns."""
     files = sorted({nodeid.split("::", 1)[0] for nodeid in tests})
-    known = set(_collect(repo, python, settings, files))
+    known = set(collect_node_ids(repo, python, settings, files))
     missing = [
         nodeid
         for nodeid in tests
@@ -97,7 +100,7 @@ def discover_tests(
     from sandbox.runner import run_tests
 
     overrides = {path: source} if source is not None else {}
-    nodeids = _collect(repo, python, settings)
+    nodeids = collect_node_ids(repo, python, settings)
     if not nodeids:
         raise DiscoveryError(f"no tests found in {repo}; pass them with --tests")
     run = run_tests(

@@ -247,21 +247,15 @@ def repair(
         original_method=method_text(source, method),
     )
     stub = remove_body(source, method)
-    messages: list[Message] = [
-        {"role": "system", "content": prompts.SYSTEM_PROMPT},
-        {
-            "role": "user",
-            "content": prompts.first_turn_prompt(
-                method=method.name,
-                class_name=method.class_name,
-                declaration=method.declaration,
-                docstring=method.docstring,
-                file_content=stub,
-                path=request.path,
-                description=request.description,
-            ),
-        },
-    ]
+    messages = prompts.opening_messages(
+        method=method.name,
+        class_name=method.class_name,
+        declaration=method.declaration,
+        docstring=method.docstring,
+        file_content=stub,
+        path=request.path,
+        description=request.description,
+    )
     generate_from_scratch = options.start == "generate" or (
         options.start == "auto" and is_placeholder(source, method)
     )

@@ -6,6 +6,8 @@ fine-tuned on these strings sees exactly the same strings when it serves.
 
 from __future__ import annotations
 
+from repomend.conversation import Message
+
 SYSTEM_PROMPT = (
     "You are an expert Python programmer who repairs and completes code. "
     "Answer with a single ```python code block that contains only the complete method, "
@@ -52,6 +54,34 @@ def first_turn_prompt(
         file_content=file_content.rstrip("\n"),
         path=path,
     )
+
+
+def opening_messages(
+    *,
+    method: str,
+    class_name: str | None,
+    declaration: str,
+    docstring: str | None,
+    file_content: str,
+    path: str,
+    description: str | None = None,
+) -> list[Message]:
+    """System prompt + first-turn prompt: how every conversation about a method starts."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {
+            "role": "user",
+            "content": first_turn_prompt(
+                method=method,
+                class_name=class_name,
+                declaration=declaration,
+                docstring=docstring,
+                file_content=file_content,
+                path=path,
+                description=description,
+            ),
+        },
+    ]
 
 
 def iteration_prompt(test_output: str) -> str:

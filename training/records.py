@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from repomend import prompts
+from repomend.conversation import Message
+
 Split = Literal["train", "validation", "heldout"]
 
 METHODS_FILE = "methods.jsonl"
@@ -44,6 +47,26 @@ class MethodRecord:
     """0-based line of the `def` in the original file."""
     extra: dict = field(default_factory=dict)
 
+    @property
+    def name(self) -> str:
+        return self.qualname.rsplit(".", 1)[-1]
+
+    def opening_messages(self, description: str | None = None) -> list[Message]:
+        """System + first-turn prompt exactly as the repair loop builds them for this method."""
+        return prompts.opening_messages(
+            method=self.name,
+            class_name=self.class_name,
+            declaration=self.declaration,
+            docstring=self.docstring,
+            file_content=self.masked_file,
+            path=self.path,
+            description=description,
+        )
+
+    def ground_truth_reply(self) -> str:
+        """The assistant turn that answers with the original method, in the shape the loop parses."""
+        return prompts.as_code_reply(self.method_text)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
 
@@ -65,6 +88,18 @@ class ExtractionManifest:
     counts: dict[str, int]
     """Methods per split, plus `covered` and `functions_seen`."""
     seed: int = 0
+    name: str = ""
+    """Repository name: the folder name of the checkout (names the folders under the data dir)."""
+    heldout_fraction: float = 0.2
+    validation_fraction: float = 0.1
+    split_unit: Literal["method", "file"] = "method"
+    """What the split hashes: each method on its own, or whole files (no held-out body in any prompt)."""
+    dirty: bool | None = None
+    """The checkout had uncommitted changes (None: not a git repository)."""
+    tests_collected: int = 0
+    tests_passed: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Methods left out and why (not covered, only failing tests, duplicate name, placeholder body...)."""
 
 
 def write_records(folder: Path, records: list[MethodRecord]) -> None:
@@ -82,3 +117,10 @@ def read_records(folder: Path, split: Split | None = None) -> list[MethodRecord]
 
 def read_manifest(folder: Path) -> ExtractionManifest:
     return ExtractionManifest(**json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8")))
+
+
+def write_manifest(folder: Path, manifest: ExtractionManifest) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(json.dumps(asdict(manifest), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(folder / MANIFEST_FILE)

@@ -1,0 +1,232 @@
+"""Fine-tuning on a tiny random Llama: what is trained on, the adapter folder, resuming, loading it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from repomend.conversation import EMPTY_THINK, Mode
+from repomend.settings import Settings
+from tests.training.sft_fixtures import MUTANT, conversation, tiny_chat_model, write_dataset
+from training.adapter_manifest import MANIFEST_FILE, ManifestError, is_finished_adapter, read_manifest
+from training.lora_config import TrainConfig, TrainConfigError
+from training.sft import SFTError, TrainingCancelled, build_trainer, train_adapter, work_folder
+from training.sft_data import DatasetFolderError, load_sft_data, to_row
+
+__all__ = ["tiny_chat_model"]
+
+SMALL = TrainConfig(
+    epochs=2, effective_batch_size=4, per_device_batch_size=2, warmup_steps=1, logging_steps=1
+)
+"""8 rows, batches of 4: two optimiser steps per epoch."""
+
+
+def settings_for(model: Path, data_dir: Path) -> Settings:
+    return Settings(model=str(model), data_dir=data_dir, _env_file=None)
+
+
+def test_history_answers_lose_their_think_block_and_only_the_last_answer_is_the_completion():
+    row = to_row(conversation(3, think=True))
+    assert [m["role"] for m in row.prompt] == ["system", "user", "assistant", "user"]
+    assert row.prompt[2]["content"] == f"```python\n{MUTANT}\n```"  # as the loop feeds it back
+    assert row.completion == [conversation(3, think=True)[-1]]
+    assert row.completion[0]["content"].startswith("<think>\nstep 3")
+
+
+def test_labels_are_masked_everywhere_but_the_final_answer(tiny_chat_model, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_chat_model)
+    data = load_sft_data(write_dataset(tmp_path / "ds", train=4, validation=0))
+    trainer = build_trainer(data, tokenizer, model, SMALL, tmp_path / "work", progress=False)
+    prepared = trainer.train_dataset
+    assert len(prepared) == 4
+    for index, example in enumerate(prepared):
+        ids, labels = example["input_ids"], example["labels"]
+        assert len(ids) == len(labels)
+        trained = [token for token, label in zip(ids, labels, strict=True) if label != -100]
+        assert all(label in (-100, token) for token, label in zip(ids, labels, strict=True))
+        answer = conversation(index, think=index % 2 == 1)[-1]["content"]
+        assert tokenizer.decode(trained) == answer + "<|im_end|>\n"
+        first = labels.index(next(label for label in labels if label != -100))
+        prompt_text = tokenizer.decode(ids[:first])
+        assert MUTANT in prompt_text  # the rejected answer is read, never trained on
+        assert prompt_text.endswith("<|im_start|>assistant\n")
+        assert EMPTY_THINK not in prompt_text
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path, tiny_chat_model):
+    with pytest.raises(DatasetFolderError, match=r"holds no train\.jsonl"):
+        load_sft_data(tmp_path)
+    folder = write_dataset(tmp_path / "ds", train=2)
+    (folder / "train.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    with pytest.raises(DatasetFolderError, match=r"train.jsonl:1: .*assistant"):
+        load_sft_data(folder)
+    with pytest.raises(TrainConfigError, match="multiple"):
+        TrainConfig(effective_batch_size=8, per_device_batch_size=3)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    good = write_dataset(tmp_path / "good", train=2)
+    with pytest.raises(SFTError, match="already holds"):
+        train_adapter(good, taken, settings=settings_for(tiny_chat_model, tmp_path / "data"), config=SMALL)
+
+
+@pytest.fixture(scope="module")
+def interrupted_then_resumed(tiny_chat_model, tmp_path_factory):
+    """One run stopped after its first step, refused without --resume, then resumed to the end."""
+    root = tmp_path_factory.mktemp("sft")
+    dataset = write_dataset(root / "ds", train=8, validation=2)
+    settings = settings_for(tiny_chat_model, root / "data")
+    out = root / "adapters" / "shapes-v1"
+    seen: dict[str, list] = {"out_existed": [], "steps": []}
+
+    def stop_after_first_step() -> bool:
+        seen["out_existed"].append(out.exists())
+        return True
+
+    with pytest.raises(TrainingCancelled, match="resume"):
+        train_adapter(
+            dataset, out, settings=settings, config=SMALL, progress=False, should_cancel=stop_after_first_step
+        )
+    checkpoints = sorted(p.name for p in work_folder(out).glob("checkpoint-*"))
+    with pytest.raises(SFTError, match="--resume"):
+        train_adapter(dataset, out, settings=settings, config=SMALL, progress=False)
+
+    def watch() -> bool:
+        seen["out_existed"].append(out.exists())
+        return False
+
+    folder = train_adapter(
+        dataset, out, settings=settings, config=SMALL, resume=True, progress=False, should_cancel=watch
+    )
+    return {"folder": folder, "out": out, "checkpoints": checkpoints, "seen": seen, "settings": settings}
+
+
+def test_cancelled_run_leaves_a_checkpoint_and_resume_finishes_it(interrupted_then_resumed):
+    run = interrupted_then_resumed
+    assert run["checkpoints"] == ["checkpoint-1"]
+    metrics = read_manifest(run["folder"]).metrics
+    assert metrics["resumed_from_step"] == 1
+    assert metrics["steps"] == 4  # 2 epochs of 2 steps, the first one done before the stop
+    assert metrics["epochs"] == pytest.approx(2.0)
+    assert len(run["seen"]["out_existed"]) == 1 + 3  # one step before the stop, three after resuming
+
+
+def test_adapter_folder_appears_only_when_complete(interrupted_then_resumed):
+    run = interrupted_then_resumed
+    folder: Path = run["folder"]
+    assert folder == run["out"].resolve()
+    assert not any(run["seen"]["out_existed"])  # never visible while training
+    assert not work_folder(folder).exists()  # checkpoints are gone once the adapter is there
+    assert {"adapter_config.json", "adapter_model.safetensors", MANIFEST_FILE} <= {
+        p.name for p in folder.iterdir()
+    }
+    assert is_finished_adapter(folder)
+    assert not list(folder.glob("*.tmp"))
+
+
+def test_manifest_records_base_model_dataset_recipe_and_metrics(interrupted_then_resumed):
+    run = interrupted_then_resumed
+    raw = json.loads((run["folder"] / MANIFEST_FILE).read_text())
+    assert raw["format"] == 1
+    assert raw["base_model"] == run["settings"].model
+    assert raw["dataset"]["version"] == "d1"
+    assert raw["dataset"]["hash"].startswith("sha256:") and len(raw["dataset"]["hash"]) == 71
+    training = raw["training"]
+    assert (training["lora_r"], training["lora_alpha"], training["lora_dropout"]) == (32, 64, 0.05)
+    assert training["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert training["per_device_batch_size"] * training["gradient_accumulation_steps"] == 4
+    assert training["rows"] == {"train": 8, "validation": 2}
+    metrics = raw["metrics"]
+    for key in (
+        "train_loss",
+        "eval_loss",
+        "seconds",
+        "seconds_per_epoch",
+        "train_tokens",
+        "tokens_per_second",
+    ):
+        assert metrics[key] > 0, key
+    config = json.loads((run["folder"] / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"]) == (32, 64)
+    assert sorted(config["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
+
+
+def test_training_moved_the_lora_weights(interrupted_then_resumed):
+    from safetensors.torch import load_file
+
+    weights = load_file(str(interrupted_then_resumed["folder"] / "adapter_model.safetensors"))
+    b_matrices = [tensor for name, tensor in weights.items() if "lora_B" in name]
+    assert b_matrices and all(tensor.abs().sum() > 0 for tensor in b_matrices)  # PEFT starts B at zero
+
+
+def test_adapter_loads_in_the_transformers_backend(interrupted_then_resumed):
+    from repomend.backends.base import GenerationConfig
+    from repomend.backends.transformers_backend import TransformersBackend
+
+    run = interrupted_then_resumed
+    folder: Path = run["folder"]
+    settings = run["settings"].model_copy(update={"adapters_dir": folder.parent})
+    backend = TransformersBackend(settings)
+    try:
+        messages = conversation(0)[:2]
+        config = GenerationConfig(max_new_tokens=4)
+        [answer] = backend.generate(messages, mode=Mode.NO_THINK, config=config, adapter=folder.name)
+        assert backend.loaded_adapters() == [folder.name]
+        assert answer.completion_tokens == 4
+        assert backend.describe(folder.name).endswith(f"+{folder.name}")
+    finally:
+        backend.close()
+
+
+def test_cli_trains_an_adapter(tiny_chat_model, tmp_path, monkeypatch):
+    from repomend.cli import main
+
+    monkeypatch.setenv("REPOMEND_DATA_DIR", str(tmp_path / "data"))
+    dataset = write_dataset(tmp_path / "ds", train=4, validation=0)
+    out = tmp_path / "adapter"
+    code = main(
+        ["train", "sft", str(dataset), "--model", str(tiny_chat_model), "--out", str(out), "--max-steps", "1"]
+    )
+    assert code == 0
+    manifest = read_manifest(out)
+    assert manifest.metrics["steps"] == 1 and "eval_loss" not in manifest.metrics
+    assert main(["train", "sft", str(tmp_path / "nothing"), "--model", str(tiny_chat_model)]) == 2
+
+
+def test_reading_a_folder_without_manifest_is_a_clear_error(tmp_path):
+    with pytest.raises(ManifestError, match=r"no repomend_adapter\.json"):
+        read_manifest(tmp_path)
+
+
+@pytest.mark.slow
+def test_default_model_trains_and_serves_an_adapter(tmp_path):
+    """The embedded SmolLM2-135M: two optimiser steps on CPU, then the adapter answers."""
+    from repomend.backends.base import GenerationConfig
+    from repomend.backends.transformers_backend import TransformersBackend
+
+    dataset = write_dataset(tmp_path / "ds", train=4, validation=0)
+    settings = Settings(_env_file=None)  # the default model, converted cache in the default data dir
+    out = tmp_path / "adapters" / "smol"
+    folder = train_adapter(
+        dataset,
+        out,
+        settings=settings,
+        config=TrainConfig(max_steps=2, effective_batch_size=2, per_device_batch_size=1),
+        progress=False,
+    )
+    assert read_manifest(folder).base_model == "smollm2-135m"
+    backend = TransformersBackend(settings.model_copy(update={"adapters_dir": out.parent}))
+    try:
+        [answer] = backend.generate(
+            conversation(0)[:2],
+            mode=Mode.NO_THINK,
+            config=GenerationConfig(max_new_tokens=48),
+            adapter="smol",
+        )
+        assert answer.completion_tokens > 0
+    finally:
+        backend.close()

@@ -1,0 +1,111 @@
+"""Teachers by name: inline OpenAI-compatible specs, a TOML file, and one really answering."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from repomend.settings import Settings
+from tests.repomend.backends.openai_stub import StubServer, chat_reply
+from training.dataset import DatasetOptions, build_dataset
+from training.generate import generate
+from training.teachers import TeacherError, TeacherSpec, load_teacher, parse_teacher, read_teachers_file
+from training.trajectory_store import read_items
+
+
+def test_inline_spec_with_port_path_slashed_model_and_key_variable():
+    spec = parse_teacher("big=openai:https://gpu.example:8000/v1:Qwen/Qwen3-8B:TEACHER_KEY")
+    assert spec == TeacherSpec(
+        name="big",
+        kind="openai",
+        url="https://gpu.example:8000/v1",
+        model="Qwen/Qwen3-8B",
+        api_key_env="TEACHER_KEY",
+    )
+    local = parse_teacher("local=openai:http://127.0.0.1:11434/v1:qwen3:8b")
+    assert (local.url, local.model, local.api_key_env) == ("http://127.0.0.1:11434/v1", "qwen3:8b", None)
+
+
+def test_builtin_and_unknown_names():
+    assert parse_teacher("mutation").kind == "mutation"
+    assert parse_teacher("student").kind == "student"
+    with pytest.raises(TeacherError, match=r"unknown teacher 'gpt'.*known: student, mutation, big"):
+        parse_teacher("gpt", {"big": TeacherSpec("big", "openai", "http://h/v1", "m")})
+
+
+def test_teachers_file(tmp_path):
+    path = tmp_path / "teachers.toml"
+    path.write_text(
+        '[teachers.big]\nurl = "http://h:1/v1"\nmodel = "m"\napi_key_env = "K"\nmode = "think"\n\n'
+        '[teachers.tuned]\nkind = "student"\nadapter = "v3"\n'
+    )
+    specs = read_teachers_file(path)
+    assert specs["big"] == TeacherSpec("big", "openai", "http://h:1/v1", "m", "K", mode="think")
+    assert specs["tuned"].adapter == "v3" and parse_teacher("tuned", specs) is specs["tuned"]
+    path.write_text('[teachers.bad]\nurl = "http://h/v1"\n')
+    with pytest.raises(TeacherError, match="needs `url` and `model`"):
+        read_teachers_file(path)
+    path.write_text('[teachers.bad]\nurl = "http://h/v1"\nmodel = "m"\napi_key = "sk-secret"\n')
+    with pytest.raises(TeacherError, match="unknown keys: api_key"):
+        read_teachers_file(path)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[StubServer]:
+    stub = StubServer()
+    stub.start()
+    yield stub
+    stub.stop()
+
+
+def stub_teacher(server: StubServer, settings: Settings, monkeypatch):
+    monkeypatch.setenv("STUB_KEY", "sk-test")
+    spec = parse_teacher(f"remote=openai:{server.base_url}:served-model:STUB_KEY")
+    return load_teacher(spec, settings)
+
+
+def test_openai_teacher_runs_the_loop(server, shapes_extraction, settings, tmp_path, monkeypatch):
+    server.reset()
+    [record] = [r for r in shapes_extraction.records if r.qualname == "scale"]
+    server.script.append(chat_reply(record.ground_truth_reply()))
+    teacher = stub_teacher(server, settings, monkeypatch)
+    generate(
+        shapes_extraction.folder,
+        [teacher],
+        settings=settings,
+        out=tmp_path / "t",
+        methods=[record.id],
+        progress=False,
+    )
+    [item] = read_items(tmp_path / "t")
+    assert (item["teacher"], item["rule"], item["model"]) == ("remote", "c", "served-model")
+    [request] = server.requests
+    assert request.body["model"] == "served-model" and request.headers["authorization"] == "Bearer sk-test"
+    assert request.body["messages"] == record.opening_messages()
+
+
+def test_openai_teacher_writes_reasoning(server, shapes_extraction, settings, tmp_path, monkeypatch):
+    server.reset()
+    [record] = [r for r in shapes_extraction.records if r.qualname == "scale"]
+    server.script.append(chat_reply(record.ground_truth_reply()))
+    teacher = stub_teacher(server, settings, monkeypatch)
+    generate(
+        shapes_extraction.folder,
+        [teacher],
+        settings=settings,
+        out=tmp_path / "t",
+        methods=[record.id],
+        progress=False,
+    )
+    server.requests.clear()
+    server.models = [{"id": "served-model", "owned_by": "someone"}]  # not vLLM: one call per reasoning
+    server.script.append(chat_reply("", reasoning=["Each value is multiplied by the factor."]))
+    dataset = build_dataset(
+        [tmp_path / "t"], settings=settings, options=DatasetOptions(mode="think"), reasoning_teacher=teacher,
+        progress=False,
+    )  # fmt: skip
+    [request] = server.requests
+    assert request.body["chat_template_kwargs"] == {"enable_thinking": True}
+    row = (dataset.folder / "train.jsonl").read_text()
+    assert "<think>\\nEach value is multiplied by the factor.\\n</think>" in row

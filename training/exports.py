@@ -1,0 +1,41 @@
+"""Dataset rows in the two formats fine-tuning tools read.
+
+- TRL conversational: `{"messages": [{"role": ..., "content": ...}, ...]}` (SFTTrainer applies
+  the tokenizer's chat template to it);
+- ShareGPT: `{"conversations": [{"from": "system" | "human" | "gpt", "value": ...}, ...]}`.
+"""
+
+from __future__ import annotations
+
+from repomend.conversation import EMPTY_THINK, THINK_CLOSE, THINK_PREFILL, Message
+
+SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
+
+
+def no_think(messages: list[Message]) -> list[Message]:
+    """Every assistant turn opened with the empty think block: the model answers directly."""
+    return [
+        {"role": m["role"], "content": EMPTY_THINK + m["content"]} if m["role"] == "assistant" else dict(m)  # type: ignore[misc]
+        for m in messages
+    ]
+
+
+def think_block(reasoning: str) -> str:
+    """The reasoning as the model writes it in think mode, ready to be followed by the answer."""
+    return f"{THINK_PREFILL}{reasoning.strip()}\n{THINK_CLOSE}\n\n"
+
+
+def with_reasoning(messages: list[Message], reasoning: str) -> list[Message]:
+    """The last answer preceded by its reasoning; earlier answers keep the empty block (history
+    is shown without reasoning at serve time)."""
+    converted = no_think(messages[:-1])
+    last = messages[-1]
+    return [*converted, {"role": last["role"], "content": think_block(reasoning) + last["content"]}]
+
+
+def trl_row(messages: list[Message]) -> dict:
+    return {"messages": [{"role": m["role"], "content": m["content"]} for m in messages]}
+
+
+def sharegpt_row(messages: list[Message]) -> dict:
+    return {"conversations": [{"from": SHAREGPT_ROLES[m["role"]], "value": m["content"]} for m in messages]}

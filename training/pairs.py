@@ -1,0 +1,81 @@
+"""Preference pairs from trajectory folders: the passing answer over an answer the tests rejected.
+
+Every kept trajectory item ends with an answer that passed the method's tests, and every
+earlier assistant turn in it is one the tests rejected (the loop only goes on after a failure:
+a mutant, a teacher's failed try). Each such rejected answer, distinct from the final one,
+gives a pair on the method's first-turn prompt. Only training-split items are used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from training.normalize import normalize_message
+from training.storage import write_jsonl
+from training.trajectory_store import ITEMS_FILE, read_items
+
+
+class PairsError(ValueError):
+    """No pairs can be made; the message is one line for the user."""
+
+
+def _code(content: str) -> str:
+    """The answer's code tree: two answers that differ only in layout are the same answer."""
+    return normalize_message({"role": "assistant", "content": content}).split("\n", 1)[1]
+
+
+def pairs_from_item(item: dict) -> list[dict]:
+    messages = item.get("messages") or []
+    answers = [i for i, m in enumerate(messages) if m.get("role") == "assistant"]
+    if len(answers) < 2 or answers[-1] != len(messages) - 1 or answers[0] < 2:
+        return []
+    prompt = [{"role": m["role"], "content": m["content"]} for m in messages[: answers[0]]]
+    chosen = messages[-1]["content"]
+    pairs, seen = [], {_code(chosen)}
+    for index in answers[:-1]:
+        rejected = messages[index]["content"]
+        if _code(rejected) in seen:
+            continue
+        seen.add(_code(rejected))
+        pairs.append(
+            {
+                "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": chosen}],
+                "rejected": [{"role": "assistant", "content": rejected}],
+                "meta": {
+                    "method": item.get("method"),
+                    "teacher": item.get("teacher"),
+                    "variant": item.get("variant"),
+                    "item": item.get("hash"),
+                },
+            }
+        )
+    return pairs
+
+
+def pairs_from_trajectories(folders: Iterable[Path]) -> list[dict]:
+    found: list[dict] = []
+    seen: set[str] = set()
+    for folder in folders:
+        folder = Path(folder)
+        if not (folder / ITEMS_FILE).is_file():
+            raise PairsError(f"{folder} holds no {ITEMS_FILE}: pass a `repomend train generate` folder")
+        for item in read_items(folder):
+            if item.get("split") != "train":
+                continue
+            for pair in pairs_from_item(item):
+                key = json.dumps([pair["prompt"], pair["chosen"], pair["rejected"]], sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(pair)
+    return found
+
+
+def write_pairs(folders: Iterable[Path], out: Path) -> int:
+    """Write the pairs of `folders` to `out` (JSON lines, atomically); returns how many."""
+    pairs = pairs_from_trajectories(folders)
+    if not pairs:
+        raise PairsError("no item holds a rejected answer before its passing one")
+    return write_jsonl(out, pairs)

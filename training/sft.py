@@ -1,0 +1,317 @@
+"""Supervised fine-tuning of a LoRA adapter on a repository's dataset (TRL SFTTrainer + PEFT).
+
+The result is an adapter folder: PEFT files plus `repomend_adapter.json`. Nothing half-done is
+ever visible under the output name: training runs in a hidden work folder beside it
+(`.<name>.partial`, which also holds the per-epoch checkpoints a crashed or cancelled run
+resumes from) and the finished adapter is renamed into place in one step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from repomend.settings import Settings
+from training.adapter_manifest import AdapterManifest, DatasetRef, is_finished_adapter, write_manifest
+from training.lora_config import TrainConfig
+from training.sft_data import SFTData, SFTRow, drop_too_long, load_sft_data
+from training.storage import short_hash, training_root
+
+RUN_FILE = "run.json"
+"""In the work folder: what the checkpoints were trained on, checked before resuming."""
+LOG_FILE = "training_log.json"
+"""In the adapter folder: the trainer's log history (loss per logging step, evaluations)."""
+PARTIAL_SUFFIX = ".partial"
+
+
+class SFTError(ValueError):
+    """Fine-tuning cannot start or go on; the message is one line for the user."""
+
+
+class TrainingCancelled(Exception):
+    """The caller asked to stop; a checkpoint was written and `resume=True` continues from it."""
+
+
+@dataclass(frozen=True)
+class _Session:
+    """What this `train()` call did (a resumed run starts from a checkpoint's counters)."""
+
+    seconds: float
+    epochs: float
+    tokens: int
+    resumed_from_step: int
+
+
+def work_folder(out: Path) -> Path:
+    return out.with_name(f".{out.name}{PARTIAL_SUFFIX}")
+
+
+def default_out(settings: Settings, data: SFTData, config: TrainConfig) -> Path:
+    """`<data dir>/training/<repo>/adapters/<dataset version>-<config hash>`: the same run twice
+    lands in the same place (so `--resume` finds its checkpoints)."""
+    repo = data.repository or data.path.name
+    digest = short_hash(settings.model, json.dumps(config.to_dict(), sort_keys=True, default=str))
+    return training_root(settings, repo) / "adapters" / f"{data.version}-{digest[:8]}"
+
+
+def last_checkpoint(work: Path) -> Path | None:
+    if not work.is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    found = get_last_checkpoint(str(work))
+    return Path(found) if found else None
+
+
+def _run_identity(settings: Settings, data: SFTData, config: TrainConfig) -> dict[str, Any]:
+    return {"base_model": settings.model, "dataset_hash": data.hash, "training": config.to_dict()}
+
+
+def _prepare_work_folder(work: Path, identity: dict[str, Any], resume: bool) -> Path | None:
+    """The checkpoint to resume from (None: start afresh); refuses to mix different runs."""
+    checkpoint = last_checkpoint(work)
+    if checkpoint is not None and not resume:
+        raise SFTError(
+            f"an unfinished run left checkpoints in {work}; "
+            "pass --resume to continue it (or delete that folder)"
+        )
+    if checkpoint is not None:
+        try:
+            recorded = json.loads((work / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            recorded = None
+        if recorded != json.loads(json.dumps(identity, default=str)):
+            raise SFTError(
+                f"the checkpoints in {work} come from another dataset, model or configuration; "
+                "delete that folder or use another --out"
+            )
+        return checkpoint
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / RUN_FILE).write_text(json.dumps(identity, indent=2, default=str) + "\n", encoding="utf-8")
+    return None
+
+
+def _load_base(settings: Settings) -> tuple[Any, Any, str]:
+    """Tokenizer and model from the local cache (the embedded default is converted on first use)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from repomend.backends.base import BackendError
+    from repomend.backends.model_files import resolve_model
+
+    try:
+        source = resolve_model(settings)
+        tokenizer = AutoTokenizer.from_pretrained(source.location, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            source.location, dtype=torch.float32, attn_implementation="sdpa", local_files_only=True
+        )
+    except BackendError as err:
+        raise SFTError(str(err)) from err
+    except (OSError, ValueError) as err:
+        raise SFTError(f"cannot load the base model {settings.model!r}: {err}") from err
+    if not getattr(tokenizer, "chat_template", None):
+        raise SFTError(f"{source.location} has no chat template; fine-tuning needs a chat model")
+    return tokenizer, model, source.location
+
+
+def conversation_length(tokenizer: Any) -> Callable[[SFTRow], int]:
+    """Tokens of a whole row as the chat template renders it."""
+
+    def length(row: SFTRow) -> int:
+        text = tokenizer.apply_chat_template([dict(m) for m in row.prompt + row.completion], tokenize=False)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return length
+
+
+def build_trainer(
+    data: SFTData,
+    tokenizer: Any,
+    model: Any,
+    config: TrainConfig,
+    work: Path,
+    *,
+    progress: bool = True,
+    callbacks: list[Any] | None = None,
+) -> Any:
+    """TRL's SFTTrainer on prompt/completion rows: labels are -100 everywhere but the answer."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    gpu = torch.cuda.is_available()
+    bf16 = bool(gpu and torch.cuda.is_bf16_supported())  # bf16 is slower than fp32 on CPUs
+    train = Dataset.from_list([row.as_dict() for row in data.train])
+    validation = Dataset.from_list([row.as_dict() for row in data.validation]) if data.validation else None
+    return SFTTrainer(
+        model=model,
+        args=config.sft_arguments(
+            str(work), has_eval=validation is not None, progress=progress, gpu=gpu, bf16=bf16
+        ),
+        train_dataset=train,
+        eval_dataset=validation,
+        processing_class=tokenizer,
+        peft_config=config.lora(),
+        callbacks=callbacks,
+    )
+
+
+def _callbacks(should_cancel: Callable[[], bool] | None, session: dict[str, Any]) -> list[Any]:
+    from transformers import TrainerCallback
+
+    class Measure(TrainerCallback):
+        """Counters at the start of this call, so a resumed run reports its own speed."""
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            session.update(
+                started=time.perf_counter(),
+                step=state.global_step,
+                epoch=state.epoch or 0.0,
+                tokens=state.num_input_tokens_seen,
+            )
+
+    class Cancel(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if should_cancel is not None and should_cancel():
+                session["cancelled"] = True
+                control.should_save = True  # a checkpoint to resume from: nothing is lost
+                control.should_training_stop = True
+            return control
+
+    return [Measure(), Cancel()]
+
+
+def train_adapter(
+    dataset_dir: Path,
+    out_dir: Path | None = None,
+    *,
+    settings: Settings,
+    config: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    should_cancel: Callable[[], bool] | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> Path:
+    """Fine-tune a LoRA adapter of `settings.model` on the dataset; returns the finished adapter folder.
+
+    `resume` continues from the last checkpoint of an interrupted run with the same dataset,
+    model and configuration (and starts afresh when there is none). `should_cancel` is polled
+    after every optimiser step: when it says stop, a checkpoint is saved and TrainingCancelled
+    raised.
+    """
+    import torch
+
+    config = config or TrainConfig()
+    status = on_status or (lambda _text: None)
+    data = load_sft_data(Path(dataset_dir))
+    out = Path(out_dir) if out_dir is not None else default_out(settings, data, config)
+    out = out.resolve()
+    if out.exists():
+        what = "a finished adapter" if is_finished_adapter(out) else "files"
+        raise SFTError(f"{out} already holds {what}; choose another --out")
+    work = work_folder(out)
+    identity = _run_identity(settings, data, config)
+    checkpoint = _prepare_work_folder(work, identity, resume)
+    if resume and checkpoint is None:
+        status("no checkpoint to resume from: starting from the beginning")
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    status(f"loading {settings.model}")
+    tokenizer, model, location = _load_base(settings)
+    context = getattr(model.config, "max_position_embeddings", None) or config.max_length
+    if config.max_length > context:
+        config = replace(config, max_length=context)
+    data = drop_too_long(data, conversation_length(tokenizer), config.max_length)
+    session: dict[str, Any] = {}
+    trainer = build_trainer(
+        data, tokenizer, model, config, work, progress=progress, callbacks=_callbacks(should_cancel, session)
+    )
+    status(
+        f"training on {len(data.train)} rows ({len(data.validation)} validation)"
+        + (f", resuming from {checkpoint.name}" if checkpoint else "")
+    )
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    state = trainer.state
+    if session.get("cancelled"):
+        raise TrainingCancelled(
+            f"stopped at step {state.global_step}; resume with --resume (work folder {work})"
+        )
+    done = _Session(
+        seconds=time.perf_counter() - session["started"],
+        epochs=(state.epoch or 0.0) - session["epoch"],
+        tokens=state.num_input_tokens_seen - session["tokens"],
+        resumed_from_step=session["step"],
+    )
+    eval_loss = None
+    if data.validation:
+        evaluations = [entry for entry in state.log_history if "eval_loss" in entry]
+        if evaluations and evaluations[-1].get("step") == state.global_step:
+            eval_loss = evaluations[-1]["eval_loss"]  # the last epoch's evaluation is the final one
+        else:
+            status("evaluating on the validation rows")
+            eval_loss = trainer.evaluate().get("eval_loss")
+
+    staged = work / "adapter"
+    shutil.rmtree(staged, ignore_errors=True)
+    trainer.model.save_pretrained(staged)
+    (staged / LOG_FILE).write_text(json.dumps(state.log_history, indent=1) + "\n", encoding="utf-8")
+    metrics = _metrics(result.training_loss, eval_loss, state, done)
+    manifest = AdapterManifest(
+        base_model=settings.model,
+        dataset=DatasetRef(path=str(data.path), version=data.version, hash=data.hash),
+        training={
+            **config.to_dict(),
+            "model_location": location,
+            "device": str(trainer.args.device),
+            "bf16": bool(trainer.args.bf16),
+            "rows": {"train": len(data.train), "validation": len(data.validation)},
+            "skipped_rows": data.skipped,
+        },
+        metrics=metrics,
+    )
+    write_manifest(staged, manifest)
+    _fsync_tree(staged)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(staged, out)
+    shutil.rmtree(work, ignore_errors=True)
+    status(f"adapter written to {out}")
+    return out
+
+
+def _metrics(train_loss: float, eval_loss: float | None, state: Any, done: _Session) -> dict[str, Any]:
+    epochs_run = done.epochs if done.epochs > 0 else None
+    metrics: dict[str, Any] = {
+        "train_loss": round(float(train_loss), 6),
+        "epochs": round(float(state.epoch or 0.0), 4),
+        "steps": int(state.global_step),
+        "seconds": round(done.seconds, 2),
+        "seconds_per_epoch": round(done.seconds / epochs_run, 2) if epochs_run else None,
+        "train_tokens": int(state.num_input_tokens_seen),
+        "tokens_per_second": round(done.tokens / done.seconds, 1) if done.seconds > 0 else None,
+    }
+    if eval_loss is not None:
+        metrics["eval_loss"] = round(float(eval_loss), 6)
+    if done.resumed_from_step:
+        metrics["resumed_from_step"] = done.resumed_from_step
+    return metrics
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file and the folder itself, so the rename publishes data that is on disk."""
+    for file in folder.iterdir():
+        if file.is_file():
+            with file.open("rb") as handle:
+                os.fsync(handle.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
