@@ -1,4 +1,4 @@
-.PHONY: demo test test-slow lint bench setup editors
+.PHONY: demo test test-slow lint bench bench-training setup editors
 
 STAMP := .venv/.installed
 
@@ -25,3 +25,10 @@ bench: $(STAMP)
 	.venv/bin/python benchmarks/sandbox_overhead.py
 	.venv/bin/python benchmarks/generation_speed.py
 	.venv/bin/python benchmarks/server_load.py
+	.venv/bin/python benchmarks/lsp_code_actions.py
+	.venv/bin/python benchmarks/adapter_activation.py
+
+bench-training: $(STAMP)
+	.venv/bin/python benchmarks/train_real_packages.py
+	.venv/bin/python benchmarks/retrain_job.py
+	.venv/bin/python benchmarks/grpo_demo.py

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,10 +18,15 @@ if TYPE_CHECKING:
 EVAL_WORKERS = 2
 
 
-def _stopped(err: Exception) -> bool:
+@contextmanager
+def _cancellable() -> Iterator[None]:
+    """Training stops at the next optimiser step when the job is cancelled; the job ends cancelled."""
     from training.sft import TrainingCancelled
 
-    return isinstance(err, TrainingCancelled)
+    try:
+        yield
+    except TrainingCancelled as err:
+        raise JobCancelled from err
 
 
 def extract(context: JobContext, state: dict) -> dict:
@@ -106,7 +113,7 @@ def sft(context: JobContext, state: dict, candidate: Candidate) -> dict:
 
     policy = context.policy
     config = TrainConfig(epochs=policy.epochs, max_steps=policy.max_steps, seed=policy.seed)
-    try:
+    with _cancellable():
         candidate.folder = train_adapter(
             state["dataset"],
             context.folder / "adapters" / "sft",
@@ -117,10 +124,6 @@ def sft(context: JobContext, state: dict, candidate: Candidate) -> dict:
             should_cancel=context.cancel_requested,
             on_status=context.log,
         )
-    except Exception as err:
-        if _stopped(err):
-            raise JobCancelled from err
-        raise
     return read_manifest(candidate.folder).metrics
 
 
@@ -128,7 +131,7 @@ def dpo(context: JobContext, state: dict, parent: Candidate, candidate: Candidat
     from training.adapter_manifest import read_manifest
     from training.preference import train_dpo
 
-    try:
+    with _cancellable():
         candidate.folder = train_dpo(
             state["folder_pairs"],
             parent.folder,
@@ -138,10 +141,6 @@ def dpo(context: JobContext, state: dict, parent: Candidate, candidate: Candidat
             should_cancel=context.cancel_requested,
             on_status=context.log,
         )
-    except Exception as err:
-        if _stopped(err):
-            raise JobCancelled from err
-        raise
     return read_manifest(candidate.folder).metrics
 
 
@@ -150,7 +149,7 @@ def grpo(context: JobContext, state: dict, parent: Candidate, candidate: Candida
     from training.rl import RLConfig, train_grpo
 
     policy = context.policy
-    try:
+    with _cancellable():
         candidate.folder = train_grpo(
             state["extraction"],
             context.repository.path,
@@ -163,10 +162,6 @@ def grpo(context: JobContext, state: dict, parent: Candidate, candidate: Candida
             should_cancel=context.cancel_requested,
             on_status=context.log,
         )
-    except Exception as err:
-        if _stopped(err):
-            raise JobCancelled from err
-        raise
     return read_manifest(candidate.folder).metrics
 
 
