@@ -20,8 +20,10 @@ OLD_STATUSES = ("training", "evaluating", "promoted", "rejected", "failed")
 NEW_STATUSES = ("registered", *OLD_STATUSES)
 
 
-def _status(values: tuple[str, ...]) -> sa.Enum:
-    return sa.Enum(*values, name="adapter_status", native_enum=False, create_constraint=True, length=32)
+def _replace_status_check(batch, values: tuple[str, ...]) -> None:
+    """The column stays VARCHAR(32); only its CHECK constraint lists other values."""
+    batch.drop_constraint(op.f("ck_adapters_adapter_status"), type_="check")
+    batch.create_check_constraint(op.f("ck_adapters_adapter_status"), sa.column("status").in_(values))
 
 
 def upgrade() -> None:
@@ -30,13 +32,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("evaluation", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
-        batch.drop_constraint(op.f("ck_adapters_adapter_status"), type_="check")
-        batch.alter_column(
-            "status",
-            existing_type=_status(OLD_STATUSES),
-            type_=_status(NEW_STATUSES),
-            existing_nullable=False,
-        )
+        _replace_status_check(batch, NEW_STATUSES)
     op.create_table(
         "adapter_activations",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -77,12 +73,6 @@ def downgrade() -> None:
     op.execute("UPDATE adapters SET status = 'promoted' WHERE status = 'registered' AND active")
     op.execute("UPDATE adapters SET status = 'rejected' WHERE status = 'registered'")
     with op.batch_alter_table("adapters") as batch:
-        batch.drop_constraint(op.f("ck_adapters_adapter_status"), type_="check")
-        batch.alter_column(
-            "status",
-            existing_type=_status(NEW_STATUSES),
-            type_=_status(OLD_STATUSES),
-            existing_nullable=False,
-        )
+        _replace_status_check(batch, OLD_STATUSES)
         for column in ("deleted_at", "activated_at", "evaluation", "manifest"):
             batch.drop_column(column)

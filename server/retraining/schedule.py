@@ -101,9 +101,12 @@ class Scheduler:
         self._launch = launch
         self._every = every
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="retraining-scheduler", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Starts ticking; an app may be started again after a stop (test clients do)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="retraining-scheduler", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
@@ -115,5 +118,5 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)

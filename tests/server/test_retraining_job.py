@@ -116,6 +116,7 @@ def test_a_job_works_every_step_and_promotes_an_adapter_that_holds_its_ground(
         assert (Path(adapter.path) / "adapter_model.safetensors").is_file()
 
 
+@pytest.mark.slow  # a second whole job; the gate's rule itself is tested in test_retraining_runs.py
 def test_the_gate_keeps_an_adapter_that_is_not_better_inactive(sessions, job_settings, tmp_path):
     run_id = _queue(sessions, tmp_path, margin=0.1)
     assert work(run_id, job_settings) is TrainingState.SUCCEEDED
