@@ -5,7 +5,7 @@ job is queued in a fresh database and worked in this process (`server.retraining
 exactly what `repomend retrain` does; the figures are read back from the job's row: seconds per
 step, held-out Pass@k before (base model) and after (the new adapter), and the gate's verdict.
 
-Run: `.venv/bin/python benchmarks/retrain_job.py [--package inflection] [--max-steps 30]
+Run: `.venv/bin/python benchmarks/retrain_job.py [--package isodate] [--max-steps 30]
 [--max-methods 40] [--max-heldout 10] [--turns 5] [--work /tmp/repomend-bench]`.
 """
 
@@ -32,7 +32,7 @@ def _checkout(name: str, work: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--package", default="inflection")
+    parser.add_argument("--package", default="isodate")
     parser.add_argument("--work", type=Path, default=Path("/tmp/repomend-bench"))
     parser.add_argument("--max-steps", type=int, default=30)
     parser.add_argument("--epochs", type=float, default=1)

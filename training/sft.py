@@ -305,9 +305,11 @@ def _metrics(train_loss: float, eval_loss: float | None, state: Any, done: _Sess
 
 
 def _fsync_tree(folder: Path) -> None:
-    """Flush every file and the folder itself, so the rename publishes data that is on disk."""
+    """Flush every file and the folder itself, so the rename publishes data that is on disk.
+    Files become world-readable (safetensors writes them private): a server may run as another user."""
     for file in folder.iterdir():
         if file.is_file():
+            file.chmod(0o644)
             with file.open("rb") as handle:
                 os.fsync(handle.fileno())
     fd = os.open(folder, os.O_RDONLY)
