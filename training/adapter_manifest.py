@@ -94,3 +94,19 @@ def is_finished_adapter(folder: Path) -> bool:
     except ManifestError:
         return False
     return True
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file and the folder itself, so the rename that publishes an adapter publishes
+    data that is on disk. Files become world-readable (safetensors writes them private): a server
+    may run as another user."""
+    for file in folder.iterdir():
+        if file.is_file():
+            file.chmod(0o644)
+            with file.open("rb") as handle:
+                os.fsync(handle.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -20,6 +20,7 @@ from training.adapter_manifest import (
     PEFT_FILES,
     AdapterManifest,
     ManifestError,
+    fsync_tree,
     is_finished_adapter,
     read_manifest,
     write_manifest,
@@ -133,7 +134,7 @@ def publish(model: Any, out: Path, manifest: AdapterManifest, log_history: list[
     model.save_pretrained(str(staged), selected_adapters=["default"])
     (staged / LOG_FILE).write_text(json.dumps(log_history, indent=1) + "\n", encoding="utf-8")
     write_manifest(staged, manifest)
-    _fsync_tree(staged)
+    fsync_tree(staged)
     out.parent.mkdir(parents=True, exist_ok=True)
     os.rename(staged, out)
     shutil.rmtree(work_folder(out), ignore_errors=True)
@@ -145,18 +146,6 @@ def use_bf16() -> bool:
     import torch
 
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-
-
-def _fsync_tree(folder: Path) -> None:
-    for file in folder.iterdir():
-        if file.is_file():
-            with file.open("rb") as handle:
-                os.fsync(handle.fileno())
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def stop_callback(should_cancel: Any, flags: dict[str, Any]) -> Any:

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from repomend.settings import Settings
-from training.adapter_manifest import AdapterManifest, DatasetRef, is_finished_adapter, write_manifest
+from training.adapter_manifest import (
+    AdapterManifest,
+    DatasetRef,
+    fsync_tree,
+    is_finished_adapter,
+    write_manifest,
+)
 from training.lora_config import TrainConfig
 from training.sft_data import SFTData, SFTRow, drop_too_long, load_sft_data
 from training.storage import short_hash, training_root
@@ -99,26 +105,12 @@ def _prepare_work_folder(work: Path, identity: dict[str, Any], resume: bool) -> 
 
 
 def _load_base(settings: Settings) -> tuple[Any, Any, str]:
-    """Tokenizer and model from the local cache (the embedded default is converted on first use)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from repomend.backends.base import BackendError
-    from repomend.backends.model_files import resolve_model
+    from training.policy import PolicyError, load_tokenizer_and_base
 
     try:
-        source = resolve_model(settings)
-        tokenizer = AutoTokenizer.from_pretrained(source.location, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
-            source.location, dtype=torch.float32, attn_implementation="sdpa", local_files_only=True
-        )
-    except BackendError as err:
+        return load_tokenizer_and_base(settings)
+    except PolicyError as err:
         raise SFTError(str(err)) from err
-    except (OSError, ValueError) as err:
-        raise SFTError(f"cannot load the base model {settings.model!r}: {err}") from err
-    if not getattr(tokenizer, "chat_template", None):
-        raise SFTError(f"{source.location} has no chat template; fine-tuning needs a chat model")
-    return tokenizer, model, source.location
 
 
 def conversation_length(tokenizer: Any) -> Callable[[SFTRow], int]:
@@ -278,7 +270,7 @@ def train_adapter(
         metrics=metrics,
     )
     write_manifest(staged, manifest)
-    _fsync_tree(staged)
+    fsync_tree(staged)
     out.parent.mkdir(parents=True, exist_ok=True)
     os.rename(staged, out)
     shutil.rmtree(work, ignore_errors=True)
@@ -302,18 +294,3 @@ def _metrics(train_loss: float, eval_loss: float | None, state: Any, done: _Sess
     if done.resumed_from_step:
         metrics["resumed_from_step"] = done.resumed_from_step
     return metrics
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush every file and the folder itself, so the rename publishes data that is on disk.
-    Files become world-readable (safetensors writes them private): a server may run as another user."""
-    for file in folder.iterdir():
-        if file.is_file():
-            file.chmod(0o644)
-            with file.open("rb") as handle:
-                os.fsync(handle.fileno())
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
