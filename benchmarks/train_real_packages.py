@@ -199,8 +199,8 @@ def main() -> int:
         "--warmup-steps", type=int, default=10, help="the recipe's 10; 0 for runs of a few steps"
     )
     parser.add_argument("--max-length", type=int, default=2048, help="longest training row (tokens)")
-    parser.add_argument("--thinking-budget", type=int, default=128, help="reasoning tokens per think turn")
-    parser.add_argument("--max-new-tokens", type=int, default=256, help="answer tokens per turn")
+    parser.add_argument("--thinking-budget", type=int, default=256, help="reasoning tokens per think turn")
+    parser.add_argument("--max-new-tokens", type=int, default=768, help="answer tokens per turn")
     parser.add_argument("--mutants", type=int, default=3, help="mutants kept per training method")
     parser.add_argument("--heldout", type=float, default=0.2, help="held-out share of the methods")
     parser.add_argument("--eval-limit", type=int, default=10, help="held-out methods evaluated")

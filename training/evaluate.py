@@ -38,6 +38,8 @@ from training.records import read_manifest, read_records
 
 REPORT_FORMAT = 1
 BASE = "base"
+REPLY_EXCERPT = 400
+"""Characters of each method's last reply kept in the report, to see what an unfixed answer said."""
 
 
 class EvaluationError(ValueError):
@@ -147,6 +149,7 @@ def method_result(
         "exact_match": answer is not None and normalize_code(answer) == normalize_code(item.ground_truth),
         "codebleu": score.score if score else 0.0,
         "answer": answer,
+        "last_reply": trajectory.final.reply[:REPLY_EXCERPT] if trajectory.final else None,
         "failure": None if fixed_at is not None else failure_kind(trajectory.final),
         "reasoning_words": [len(text.split()) for text in reasoning],
         "reasoning_tokens": [count_tokens(text) if text else 0 for text in reasoning],
@@ -168,6 +171,7 @@ def error_result(item: BenchmarkItem, error: Exception) -> dict[str, Any]:
         "exact_match": False,
         "codebleu": 0.0,
         "answer": None,
+        "last_reply": None,
         "failure": f"{type(error).__name__}",
         "error": str(error)[:500],
         "reasoning_words": [],
