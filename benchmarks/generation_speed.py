@@ -41,6 +41,7 @@ def repair_messages() -> list[dict[str, str]]:
         docstring="Arithmetic mean of a non-empty list.",
         file_content=FILE,
         path="stats.py",
+        line=FILE.split("\n").index("def mean(xs):"),
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 

@@ -72,9 +72,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="copy the trained adapter here")
     args = parser.parse_args()
 
-    settings = Settings().model_copy(
-        update={"sandbox": SandboxSettings(isolation="strict", wall_seconds=60)}
-    )
+    settings = Settings().model_copy(update={"sandbox": SandboxSettings(isolation="strict", wall_seconds=60)})
     work = Path(tempfile.mkdtemp(prefix="repomend-grpo-demo-"))
     evaluation = None
     try:

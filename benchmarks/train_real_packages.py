@@ -153,6 +153,7 @@ def run_package(name: str, args: argparse.Namespace, settings: Settings) -> dict
             max_steps=args.max_steps,
             max_length=args.max_length,
             warmup_steps=args.warmup_steps,
+            learning_rate=args.learning_rate,
             seed=args.seed,
         )
         train_adapter(dataset_folder, out, settings=settings, config=config, resume=True, on_status=log)
@@ -197,6 +198,9 @@ def main() -> int:
     parser.add_argument("--max-steps", type=int, default=30, help="optimiser steps (CPU budget)")
     parser.add_argument(
         "--warmup-steps", type=int, default=10, help="the recipe's 10; 0 for runs of a few steps"
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=1e-4, help="the recipe's 1e-4; higher for a few steps"
     )
     parser.add_argument("--max-length", type=int, default=2048, help="longest training row (tokens)")
     parser.add_argument("--thinking-budget", type=int, default=256, help="reasoning tokens per think turn")

@@ -10,17 +10,56 @@ from sandbox.results import RunResult, TestResult
 
 MAX_FEEDBACK_CHARS = 3000
 MAX_TRACEBACK_LINES = 12
+MAX_DETAILED_ERRORS = 3
+"""Distinct errors shown with their traceback; later ones get their headline only."""
+MAX_LISTED_IDS = 8
+"""Other tests named under an error they share."""
 
 
-def _describe_failure(test: TestResult) -> str:
+def _headline(test: TestResult) -> str:
     headline = f"{test.nodeid} {test.outcome.upper()}"
     if test.exception_type or test.message:
         detail = ": ".join(part for part in (test.exception_type, test.message) if part)
         headline += f" - {detail}"
-    lines = [headline]
+    return headline
+
+
+def _is_position_marker(line: str) -> bool:
+    """Python 3.11+'s `^^^^` / `~~~` lines under a traceback's source line: no news for the
+    model (the line above says it all) and many tokens each."""
+    stripped = line.strip()
+    return bool(stripped) and not stripped.strip("^~")
+
+
+def _describe_failure(test: TestResult) -> str:
+    lines = [_headline(test)]
     if test.traceback:
-        lines.extend(test.traceback.rstrip().splitlines()[-MAX_TRACEBACK_LINES:])
+        frames = [line for line in test.traceback.rstrip().splitlines() if not _is_position_marker(line)]
+        lines.extend(frames[-MAX_TRACEBACK_LINES:])
     return "\n".join(lines)
+
+
+def _same_error_groups(failures: list[TestResult]) -> list[list[TestResult]]:
+    """Failures grouped by error, in order of first appearance.
+
+    A broken method typically fails a dozen tests with one error; repeating its traceback
+    a dozen times buries everything else under the feedback limit and costs a small model
+    tokens it reads as noise.
+    """
+    groups: dict[tuple[str | None, str | None], list[TestResult]] = {}
+    for test in failures:
+        groups.setdefault((test.exception_type, test.message), []).append(test)
+    return list(groups.values())
+
+
+def _describe_group(group: list[TestResult], detailed: bool) -> str:
+    first, others = group[0], group[1:]
+    text = _describe_failure(first) if detailed else _headline(first)
+    if others:
+        ids = ", ".join(test.nodeid for test in others[:MAX_LISTED_IDS])
+        more = len(others) - MAX_LISTED_IDS
+        text += f"\nThe same error in: {ids}" + (f" and {more} more" if more > 0 else "")
+    return text
 
 
 def format_test_output(result: RunResult) -> str:
@@ -33,7 +72,10 @@ def format_test_output(result: RunResult) -> str:
     elif result.crashed:
         parts.append("The test process crashed before reporting.")
     parts.extend(f"Collection error: {error.strip()}" for error in result.collection_errors)
-    parts.extend(_describe_failure(test) for test in result.failures)
+    parts.extend(
+        _describe_group(group, detailed=index < MAX_DETAILED_ERRORS)
+        for index, group in enumerate(_same_error_groups(result.failures))
+    )
     parts.append(f"{result.passed_count} passed, {len(result.failures)} failed")
     if not result.tests and not result.collection_errors and result.output.strip():
         parts.append(result.output.strip()[-1000:])

@@ -254,6 +254,7 @@ def repair(
         docstring=method.docstring,
         file_content=stub,
         path=request.path,
+        line=method.start_line,
         description=request.description,
     )
     generate_from_scratch = options.start == "generate" or (

@@ -27,6 +27,16 @@ File `{path}` with the {kind}'s body removed:
 {file_content}
 ```"""
 
+FILE_CONTEXT_CHARS = 3000
+"""How much of the file the first turn shows: the module's opening lines (imports, constants),
+the enclosing class line, and the code nearest the target. A whole module can be 3,000+ tokens,
+which a small model on a CPU pays for in every training row and every prefill, and which mostly
+dilutes what a fix needs. Part of the train/serve contract, hence a constant and not a setting:
+an adapter must be served with the prompts it was trained on."""
+PREAMBLE_SHARE = 4
+"""At most 1/4 of the budget goes to the module's opening lines."""
+OMITTED = "# ... ({count} lines omitted)"
+
 ITERATION_PROMPT = "Correct the answer. Tests failed:\nTEST_RESULT:\n{test_output}"
 
 DEFAULT_DESCRIPTION = "Implement it so that the project's tests pass."
@@ -41,9 +51,11 @@ def first_turn_prompt(
     docstring: str | None,
     file_content: str,
     path: str,
+    line: int,
     description: str | None = None,
 ) -> str:
-    """The generation prompt; `file_content` is the file with the target's body removed."""
+    """The generation prompt; `file_content` is the file with the target's body removed and
+    `line` the 0-based line of its `def` there (where the excerpt centres)."""
     target = f"method `{method}` in the class `{class_name}`" if class_name else f"function `{method}`"
     return GENERATE_PROMPT.format(
         target=target,
@@ -51,7 +63,7 @@ def first_turn_prompt(
         description=description or DEFAULT_DESCRIPTION,
         declaration=declaration,
         docstring=docstring or NO_DOCSTRING,
-        file_content=file_content.rstrip("\n"),
+        file_content=file_excerpt(file_content, line).rstrip("\n"),
         path=path,
     )
 
@@ -64,6 +76,7 @@ def opening_messages(
     docstring: str | None,
     file_content: str,
     path: str,
+    line: int,
     description: str | None = None,
 ) -> list[Message]:
     """System prompt + first-turn prompt: how every conversation about a method starts."""
@@ -78,10 +91,94 @@ def opening_messages(
                 docstring=docstring,
                 file_content=file_content,
                 path=path,
+                line=line,
                 description=description,
             ),
         },
     ]
+
+
+def _is_top_level_definition(text: str) -> bool:
+    return text.startswith(("def ", "async def ", "class ", "@"))
+
+
+def _enclosing_class_line(lines: list[str], anchor: int) -> int | None:
+    """The nearest `class` line above `anchor` indented less than the `def` there."""
+    indent = _indent(lines[anchor])
+    for row in range(anchor - 1, -1, -1):
+        stripped = lines[row].lstrip()
+        depth = _indent(lines[row])
+        if stripped and depth < indent and not stripped.startswith(("#", "@", ")")):
+            if stripped.startswith("class "):
+                return row
+            indent = depth
+            if depth == 0:
+                return None
+    return None
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+def _start_at_statement(lines: list[str], kept: set[int], anchor: int, top: int) -> None:
+    """Drop the window's first lines while they continue a statement (deeper than the `def`)."""
+    for row in range(top, anchor):
+        if row not in kept or not lines[row].strip() or _indent(lines[row]) <= _indent(lines[anchor]):
+            return
+        kept.discard(row)
+
+
+def file_excerpt(file_content: str, line: int, budget: int = FILE_CONTEXT_CHARS) -> str:
+    """`file_content` cut to about `budget` characters around `line`; gaps become `OMITTED` lines.
+
+    Deterministic and line-based, so the same file and line always give the same prompt.
+    """
+    if len(file_content) <= budget:
+        return file_content
+    lines = file_content.split("\n")
+    anchor = min(max(line, 0), len(lines) - 1)
+    kept = {anchor}
+    spent = len(lines[anchor]) + 1
+
+    def take(row: int) -> bool:
+        nonlocal spent
+        cost = len(lines[row]) + 1
+        if row in kept:
+            return True
+        if spent + cost > budget:
+            return False
+        kept.add(row)
+        spent += cost
+        return True
+
+    owner = _enclosing_class_line(lines, anchor)
+    if owner is not None:
+        take(owner)
+    for row in range(anchor):
+        if _is_top_level_definition(lines[row]) or spent > budget // PREAMBLE_SHARE or not take(row):
+            break
+    below, above = anchor + 1, anchor - 1
+    growing_below = growing_above = True
+    while growing_below or growing_above:
+        if growing_below:
+            growing_below = below < len(lines) and take(below)
+            below += 1
+        if growing_above:
+            growing_above = above >= 0 and take(above)
+            above -= 1
+    _start_at_statement(lines, kept, anchor, above + 2)
+    out: list[str] = []
+    rows = sorted(kept)
+    for position, row in enumerate(rows):
+        gap = row - (rows[position - 1] + 1 if position else 0)
+        if gap:
+            shown = next((lines[r] for r in rows[position:] if lines[r].strip()), "")
+            out.append(" " * _indent(shown) + OMITTED.format(count=gap))
+        out.append(lines[row])
+    if rows[-1] < len(lines) - 1:
+        out.append(OMITTED.format(count=len(lines) - 1 - rows[-1]))
+    return "\n".join(out)
 
 
 def iteration_prompt(test_output: str) -> str:

@@ -33,8 +33,8 @@ class TrainConfig:
     1 wastes nothing on padding and bounds memory on a CPU; raise it on a GPU."""
     max_length: int = 8192
     """Longer conversations are left out (and counted), never cut: a cut answer teaches a cut answer.
-    Capped at the model's context length. Prompts hold the whole file, so a few thousand tokens
-    is common."""
+    Capped at the model's context length. Prompts hold at most `FILE_CONTEXT_CHARS` of the file
+    (about 1,000 tokens of code) plus up to 3,000 characters of test output per turn."""
     lora_r: int = 32
     lora_alpha: int = 64
     lora_dropout: float = 0.05

@@ -60,6 +60,7 @@ class MethodRecord:
             docstring=self.docstring,
             file_content=self.masked_file,
             path=self.path,
+            line=self.line,
             description=description,
         )
 

@@ -71,6 +71,7 @@ def test_first_turn_prompt_names_method_and_class():
         docstring="Average.",
         file_content="class Stats:\n    def mean(self, xs):\n        ...\n",
         path="stats.py",
+        line=1,
     )
     assert text.startswith("Generate code for the method `mean` in the class `Stats`")
     assert "def mean(self, xs):" in text and "Docstring: Average." in text
@@ -84,6 +85,7 @@ def test_function_prompt_and_missing_docstring():
         docstring=None,
         file_content="",
         path="s.py",
+        line=0,
     )
     assert text.startswith("Generate code for the function `mean`")
     assert "Docstring: (none)" in text

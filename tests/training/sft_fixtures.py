@@ -24,6 +24,7 @@ def conversation(index: int, think: bool = False) -> list[dict]:
         docstring=None,
         file_content=f"def double(x):\n\n\nN = {index}",
         path="pkg/m.py",
+        line=0,
     )
     answer = prompts.as_code_reply(TRUTH)
     opening = f"<think>\nstep {index}: multiply by two\n</think>\n\n" if think else EMPTY_THINK

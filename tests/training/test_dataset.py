@@ -20,7 +20,7 @@ from training.trajectory_store import TrajectoryStore
 
 OPENING = prompts.opening_messages(
     method="f", class_name=None, declaration="def f(x):", docstring=None,
-    file_content="def f(x):\n    ...\n", path="m.py",
+    file_content="def f(x):\n    ...\n", path="m.py", line=0,
 )  # fmt: skip
 FIX = prompts.as_code_reply("def f(x):\n    return x + 1")
 FIX_REFORMATTED = prompts.as_code_reply("def f(x):\n    # add one\n    return x+1")
