@@ -36,6 +36,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/repomend-bench"))
     parser.add_argument("--max-steps", type=int, default=30)
     parser.add_argument("--epochs", type=float, default=1)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--warmup-steps", type=int, default=10)
+    parser.add_argument("--max-length", type=int, default=None, help="longest SFT row (tokens)")
     parser.add_argument("--max-methods", type=int, default=40)
     parser.add_argument("--max-heldout", type=int, default=10)
     parser.add_argument("--turns", type=int, default=5)
@@ -59,6 +62,9 @@ def main() -> int:
     policy = {
         "epochs": args.epochs,
         "max_steps": args.max_steps,
+        "learning_rate": args.learning_rate,
+        "warmup_steps": args.warmup_steps,
+        "max_length": args.max_length,
         "max_methods": args.max_methods,
         "max_heldout": args.max_heldout,
         "turns": args.turns,

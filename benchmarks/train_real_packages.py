@@ -18,12 +18,12 @@ Packages (pure Python, no dependencies, small modules, fast test suites shipped 
   - itsdangerous 2.2.0: signing and serialising, seven modules of 0.5-16 KB; `tests/` (~300 tests,
     needs freezegun, about a second).
 Both use a src/ layout: the benchmark adds a root `conftest.py` that puts `src` on sys.path, so
-the tests import the checkout (the sandbox's copy), as an editable install would. Small modules
-matter: the first-turn prompt holds the whole file, and on a CPU a training row of 5,000 tokens
-(inflection's single 11 KB module) costs minutes per optimiser step; `--max-length` leaves
-longer rows out of training.
+the tests import the checkout (the sandbox's copy), as an editable install would. Row length is
+what a CPU pays for: a row is the file excerpt (at most 3,000 characters), the broken method,
+the test feedback and the fixed method, 750-4,000 tokens here; `--max-length` (2,048) leaves
+longer rows out of training, and the optimiser steps and learning rate are set for a brief run.
 
-Run: `.venv/bin/python benchmarks/train_real_packages.py [--packages isodate] [--max-steps 30]
+Run: `.venv/bin/python benchmarks/train_real_packages.py [--packages isodate] [--max-steps 12]
 [--eval-limit 10] [--modes no-think,think]`. Needs PyPI (the sdists, pytest and coverage for
 the package venvs). Every step writes under --work and is reused by the next run (delete the
 folder to start over: extraction, trajectories, dataset and adapter are each kept once made).
@@ -195,16 +195,16 @@ def main() -> int:
     parser.add_argument("--packages", default=",".join(PACKAGES), help="comma-separated (default: all)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/repomend-real-packages"))
     parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--max-steps", type=int, default=30, help="optimiser steps (CPU budget)")
+    parser.add_argument("--max-steps", type=int, default=12, help="optimiser steps (CPU budget)")
     parser.add_argument(
-        "--warmup-steps", type=int, default=10, help="the recipe's 10; 0 for runs of a few steps"
+        "--warmup-steps", type=int, default=2, help="the recipe's 10 is for runs of many steps"
     )
     parser.add_argument(
-        "--learning-rate", type=float, default=1e-4, help="the recipe's 1e-4; higher for a few steps"
+        "--learning-rate", type=float, default=3e-4, help="the recipe's 1e-4 is for runs of many steps"
     )
     parser.add_argument("--max-length", type=int, default=2048, help="longest training row (tokens)")
-    parser.add_argument("--thinking-budget", type=int, default=256, help="reasoning tokens per think turn")
-    parser.add_argument("--max-new-tokens", type=int, default=768, help="answer tokens per turn")
+    parser.add_argument("--thinking-budget", type=int, default=192, help="reasoning tokens per think turn")
+    parser.add_argument("--max-new-tokens", type=int, default=512, help="answer tokens per turn")
     parser.add_argument("--mutants", type=int, default=3, help="mutants kept per training method")
     parser.add_argument("--heldout", type=float, default=0.2, help="held-out share of the methods")
     parser.add_argument("--eval-limit", type=int, default=10, help="held-out methods evaluated")

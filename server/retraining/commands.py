@@ -22,6 +22,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     retrain.add_argument("--teacher", action="append", help="teacher spec (default: mutation)")
     retrain.add_argument("--epochs", type=float)
     retrain.add_argument("--max-steps", type=int, help="cap on optimizer steps")
+    retrain.add_argument("--learning-rate", type=float, help="SFT peak learning rate (default 1e-4)")
+    retrain.add_argument("--warmup-steps", type=int, help="SFT warm-up steps (default 10)")
+    retrain.add_argument("--max-length", type=int, help="longest SFT row in tokens")
     retrain.add_argument("--max-methods", type=int, help="cap on training methods")
     retrain.add_argument("--max-heldout", type=int, help="cap on held-out methods evaluated")
     retrain.add_argument("--margin", type=float, help="Pass@5 gain the gate asks for (0..1)")
@@ -34,6 +37,9 @@ OVERRIDES = {
     "teacher": "teachers",
     "epochs": "epochs",
     "max_steps": "max_steps",
+    "learning_rate": "learning_rate",
+    "warmup_steps": "warmup_steps",
+    "max_length": "max_length",
     "max_methods": "max_methods",
     "max_heldout": "max_heldout",
     "margin": "margin",

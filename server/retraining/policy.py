@@ -25,6 +25,13 @@ class RetrainingPolicy(BaseModel):
     turns: int = Field(default=5, ge=1, le=10)
     epochs: float = Field(default=3, gt=0, le=50)
     max_steps: int | None = Field(default=None, ge=1, description="Cap on optimizer steps (CPU runs)")
+    learning_rate: float = Field(default=1e-4, gt=0, le=1e-2, description="SFT peak learning rate")
+    warmup_steps: int = Field(default=10, ge=0, description="SFT warm-up; fewer for runs of a few steps")
+    max_length: int | None = Field(
+        default=None,
+        ge=256,
+        description="Longest SFT row in tokens (longer are left out); None = the model's",
+    )
     max_methods: int | None = Field(default=None, ge=1, description="Cap on training methods used")
     max_heldout: int | None = Field(default=None, ge=1, description="Cap on held-out methods evaluated")
     mode: Literal["no-think", "think", "hybrid"] = "no-think"

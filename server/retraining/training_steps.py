@@ -112,7 +112,14 @@ def sft(context: JobContext, state: dict, candidate: Candidate) -> dict:
     from training.sft import train_adapter
 
     policy = context.policy
-    config = TrainConfig(epochs=policy.epochs, max_steps=policy.max_steps, seed=policy.seed)
+    config = TrainConfig(
+        epochs=policy.epochs,
+        max_steps=policy.max_steps,
+        learning_rate=policy.learning_rate,
+        warmup_steps=policy.warmup_steps,
+        seed=policy.seed,
+        **({"max_length": policy.max_length} if policy.max_length else {}),
+    )
     with _cancellable():
         candidate.folder = train_adapter(
             state["dataset"],

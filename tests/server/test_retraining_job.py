@@ -31,6 +31,7 @@ from server.retraining.worker import work
 from tests.conftest import make_repo
 from tests.repomend.backends.tiny_models import build_model, build_tokenizer
 from tests.training.conftest import SHAPES_SOURCE, SHAPES_TESTS
+from training.adapter_manifest import read_manifest
 from training.split import split_of
 
 STEPS = ["extract", "generate", "dataset", "sft", "evaluate", "gate"]
@@ -101,7 +102,7 @@ def _run(sessions, run_id: int) -> TrainingRun:
 def test_a_job_works_every_step_and_promotes_an_adapter_that_holds_its_ground(
     sessions, job_settings, tmp_path
 ):
-    run_id = _queue(sessions, tmp_path, margin=0.0)
+    run_id = _queue(sessions, tmp_path, margin=0.0, learning_rate=5e-4, warmup_steps=1, max_length=2000)
     assert work(run_id, job_settings) is TrainingState.SUCCEEDED
     run = _run(sessions, run_id)
     assert list(run.steps) == STEPS
@@ -114,6 +115,9 @@ def test_a_job_works_every_step_and_promotes_an_adapter_that_holds_its_ground(
         assert adapter.active and adapter.status is AdapterStatus.PROMOTED and adapter.version == 1
         assert adapter.evaluation is not None  # its report went into the registry with it
         assert (Path(adapter.path) / "adapter_model.safetensors").is_file()
+        training = read_manifest(Path(adapter.path)).training  # the job's policy reached SFT
+        policy = {"learning_rate": 5e-4, "warmup_steps": 1, "max_length": 2000}
+        assert {key: training[key] for key in policy} == policy
 
 
 @pytest.mark.slow  # a second whole job; the gate's rule itself is tested in test_retraining_runs.py
