@@ -5,8 +5,9 @@ job is queued in a fresh database and worked in this process (`server.retraining
 exactly what `repomend retrain` does; the figures are read back from the job's row: seconds per
 step, held-out Pass@k before (base model) and after (the new adapter), and the gate's verdict.
 
-Run: `.venv/bin/python benchmarks/retrain_job.py [--package isodate] [--max-steps 30]
-[--max-methods 40] [--max-heldout 10] [--turns 5] [--work /tmp/repomend-bench]`.
+Run: `.venv/bin/python benchmarks/retrain_job.py [--package isodate] [--max-steps 6]
+[--max-methods 20] [--max-heldout 4] [--turns 3] [--work /tmp/repomend-bench]`; the defaults
+are a CPU-sized job (about 30 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--package", default="isodate")
     parser.add_argument("--work", type=Path, default=Path("/tmp/repomend-bench"))
-    parser.add_argument("--max-steps", type=int, default=30)
+    parser.add_argument("--max-steps", type=int, default=6, help="optimiser steps (CPU budget)")
     parser.add_argument("--epochs", type=float, default=1)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--warmup-steps", type=int, default=10)
-    parser.add_argument("--max-length", type=int, default=None, help="longest SFT row (tokens)")
-    parser.add_argument("--max-methods", type=int, default=40)
-    parser.add_argument("--max-heldout", type=int, default=10)
-    parser.add_argument("--turns", type=int, default=5)
+    parser.add_argument("--learning-rate", type=float, default=3e-4, help="policy default 1e-4: long runs")
+    parser.add_argument("--warmup-steps", type=int, default=2, help="the policy's 10 is for long runs")
+    parser.add_argument("--max-length", type=int, default=2048, help="longest SFT row (tokens)")
+    parser.add_argument("--max-methods", type=int, default=20)
+    parser.add_argument("--max-heldout", type=int, default=4)
+    parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--margin", type=float, default=0.0)
     args = parser.parse_args()
 
