@@ -33,6 +33,7 @@ def demo_pairs() -> list[dict]:
         opening = prompts.opening_messages(
             method=method.name, class_name=method.class_name, declaration=method.declaration,
             docstring=method.docstring, file_content=remove_body(source, method), path="statkit/stats.py",
+            line=method.start_line,
         )  # fmt: skip
         for mutant in mutants(source, method)[:2]:
             broken = method_text(mutant.source, find_method(mutant.source, method.qualname))

@@ -154,6 +154,7 @@ def test_prompts_render_as_the_backend_renders_them_at_serve_time(tiny_chat_mode
         docstring=None,
         file_content="def f(x):\n",
         path="m.py",
+        line=0,
     )
     backend = TransformersBackend(Settings(model=str(tiny_chat_model), data_dir=tmp_path, _env_file=None))
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
