@@ -9,7 +9,6 @@ resumes from) and the finished adapter is renamed into place in one step.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -18,22 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from repomend.settings import Settings
-from training.adapter_manifest import (
-    AdapterManifest,
-    DatasetRef,
-    fsync_tree,
-    is_finished_adapter,
-    write_manifest,
-)
+from training.adapter_manifest import AdapterManifest, DatasetRef
 from training.lora_config import TrainConfig
+from training.policy import PolicyError, check_out, load_tokenizer_and_base, publish, work_folder
 from training.sft_data import SFTData, SFTRow, drop_too_long, load_sft_data
 from training.storage import short_hash, training_root
 
 RUN_FILE = "run.json"
 """In the work folder: what the checkpoints were trained on, checked before resuming."""
-LOG_FILE = "training_log.json"
-"""In the adapter folder: the trainer's log history (loss per logging step, evaluations)."""
-PARTIAL_SUFFIX = ".partial"
 
 
 class SFTError(ValueError):
@@ -52,10 +43,6 @@ class _Session:
     epochs: float
     tokens: int
     resumed_from_step: int
-
-
-def work_folder(out: Path) -> Path:
-    return out.with_name(f".{out.name}{PARTIAL_SUFFIX}")
 
 
 def default_out(settings: Settings, data: SFTData, config: TrainConfig) -> Path:
@@ -105,8 +92,6 @@ def _prepare_work_folder(work: Path, identity: dict[str, Any], resume: bool) -> 
 
 
 def _load_base(settings: Settings) -> tuple[Any, Any, str]:
-    from training.policy import PolicyError, load_tokenizer_and_base
-
     try:
         return load_tokenizer_and_base(settings)
     except PolicyError as err:
@@ -204,10 +189,10 @@ def train_adapter(
     status = on_status or (lambda _text: None)
     data = load_sft_data(Path(dataset_dir))
     out = Path(out_dir) if out_dir is not None else default_out(settings, data, config)
-    out = out.resolve()
-    if out.exists():
-        what = "a finished adapter" if is_finished_adapter(out) else "files"
-        raise SFTError(f"{out} already holds {what}; choose another --out")
+    try:
+        out = check_out(out)
+    except PolicyError as err:
+        raise SFTError(str(err)) from err
     work = work_folder(out)
     identity = _run_identity(settings, data, config)
     checkpoint = _prepare_work_folder(work, identity, resume)
@@ -251,10 +236,6 @@ def train_adapter(
             status("evaluating on the validation rows")
             eval_loss = trainer.evaluate().get("eval_loss")
 
-    staged = work / "adapter"
-    shutil.rmtree(staged, ignore_errors=True)
-    trainer.model.save_pretrained(staged)
-    (staged / LOG_FILE).write_text(json.dumps(state.log_history, indent=1) + "\n", encoding="utf-8")
     metrics = _metrics(result.training_loss, eval_loss, state, done)
     manifest = AdapterManifest(
         base_model=settings.model,
@@ -269,11 +250,7 @@ def train_adapter(
         },
         metrics=metrics,
     )
-    write_manifest(staged, manifest)
-    fsync_tree(staged)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(staged, out)
-    shutil.rmtree(work, ignore_errors=True)
+    publish(trainer.model, out, manifest, state.log_history)
     status(f"adapter written to {out}")
     return out
 
