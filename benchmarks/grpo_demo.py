@@ -23,10 +23,11 @@ from pathlib import Path
 import torch
 
 from repomend.conversation import Mode
+from repomend.rendering import ChatTemplate, completion_prefix
 from repomend.settings import SandboxSettings, Settings
 from training.extract import extract
 from training.generate import RunnerPool
-from training.policy import completion_prefix, load_tokenizer_and_base
+from training.policy import load_tokenizer_and_base
 from training.rewards import RewardConfig, TestOutcomeReward
 from training.rl import RLConfig, pooled_runner, prompt_rows, train_grpo
 from training.rl_tasks import build_prompts
@@ -150,7 +151,9 @@ class Evaluation:
         if adapter is not None:
             model = PeftModel.from_pretrained(model, str(adapter))
         rows, _ = prompt_rows(self.prompts, tokenizer, Mode.NO_THINK, self.config.max_prompt_length)
-        self.reward.completion_prefix = completion_prefix(tokenizer, Mode.NO_THINK)
+        self.reward.completion_prefix = completion_prefix(
+            ChatTemplate.from_tokenizer(tokenizer), Mode.NO_THINK
+        )
         return evaluate(model, tokenizer, rows, self.reward, self.config, samples, seed=1)
 
     def close(self) -> None:

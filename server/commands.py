@@ -201,7 +201,7 @@ def cmd_delete(args: argparse.Namespace, console: Console) -> int:
 
     def work(session: Session, settings: Settings) -> None:
         backend = None
-        if settings.backend == "openai":  # the vLLM server holds loaded adapters until told otherwise
+        if settings.engine == "openai":  # the vLLM server holds loaded adapters until told otherwise
             from repomend.backends.openai_backend import OpenAIBackend
 
             backend = OpenAIBackend(settings)

@@ -74,3 +74,16 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def python() -> Path:
     return Path(sys.executable)
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny real model served by llama.cpp (GGUF) and trainable by transformers (its folder)."""
+    from repomend.llamacpp.build import engine_files
+    from tests.support.gguf_models import build_tiny_gguf
+
+    files = engine_files()
+    if not files.is_complete():
+        pytest.fail(f"llama-server is not built ({files.server}): run `repomend engine build` (set-up does)")
+    root = tmp_path_factory.mktemp("tiny-gguf")
+    return build_tiny_gguf(root, Settings(data_dir=root / "data", _env_file=None))

@@ -14,7 +14,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from repomend.conversation import EMPTY_THINK, THINK_PREFILL, Message, Mode
 from repomend.settings import Settings
 from training.adapter_manifest import (
     PEFT_FILES,
@@ -88,28 +87,6 @@ def load_policy(settings: Settings, adapter: Path) -> tuple[Any, Any, str]:
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         raise PolicyError(f"cannot load the adapter {adapter} onto {settings.model!r}: {err}") from err
     return tokenizer, model, location
-
-
-def render_prompt(tokenizer: Any, messages: list[Message], mode: Mode) -> str:
-    """The text the model reads before it writes, as the transformers backend renders it at serve
-    time: chat template with the generation prompt, then the think / no-think prefill for
-    templates without native `enable_thinking` support."""
-    thinking = mode is Mode.THINK
-    text = tokenizer.apply_chat_template(
-        [dict(message) for message in messages],
-        add_generation_prompt=True,
-        tokenize=False,
-        enable_thinking=thinking,
-    )
-    if "enable_thinking" not in (tokenizer.chat_template or ""):
-        text += THINK_PREFILL if thinking else EMPTY_THINK
-    return text
-
-
-def completion_prefix(tokenizer: Any, mode: Mode) -> str:
-    """What the rendered prompt already holds of the reply: the open think block in think mode."""
-    native = "enable_thinking" in (tokenizer.chat_template or "")
-    return "" if native or mode is not Mode.THINK else THINK_PREFILL
 
 
 def work_folder(out: Path) -> Path:

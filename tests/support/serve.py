@@ -112,7 +112,7 @@ def serve_environment(model_url: str, data_dir: Path, port: int) -> dict[str, st
     env.update(
         {
             "REPOMEND_DATA_DIR": str(data_dir),
-            "REPOMEND_BACKEND": "openai",
+            "REPOMEND_ENGINE": "openai",
             "REPOMEND_OPENAI_BASE_URL": model_url,
             "REPOMEND_OPENAI_MODEL": "base-model",
             "REPOMEND_OPENAI_RETRIES": "0",

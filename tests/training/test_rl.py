@@ -145,7 +145,7 @@ def test_prompts_render_as_the_backend_renders_them_at_serve_time(tiny_chat_mode
 
     from repomend import prompts
     from repomend.backends.transformers_backend import TransformersBackend
-    from training.policy import render_prompt
+    from repomend.rendering import ChatTemplate, render_prompt
 
     messages = prompts.opening_messages(
         method="f",
@@ -160,7 +160,9 @@ def test_prompts_render_as_the_backend_renders_them_at_serve_time(tiny_chat_mode
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
     try:
         for mode in Mode:
-            assert render_prompt(tokenizer, messages, mode) == backend.render_prompt(messages, mode)
+            assert render_prompt(
+                ChatTemplate.from_tokenizer(tokenizer), messages, mode
+            ) == backend.render_prompt(messages, mode)
     finally:
         backend.close()
 

@@ -203,6 +203,6 @@ def test_several_greedy_samples_are_refused(stub: StubServer) -> None:
 
 
 def test_load_backend_picks_the_openai_backend(stub: StubServer) -> None:
-    backend = load_backend(Settings(backend="openai", openai_base_url=stub.base_url))
+    backend = load_backend(Settings(engine="openai", openai_base_url=stub.base_url))
     assert isinstance(backend, OpenAIBackend)
     backend.close()
