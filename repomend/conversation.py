@@ -20,8 +20,6 @@ class Message(TypedDict):
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
-EMPTY_THINK = "<think>\n\n</think>\n\n"
-"""Qwen3's no-think prefill; applied by hand to models whose template lacks `enable_thinking`."""
 THINK_PREFILL = "<think>\n"
 """Opens the reasoning block for models that do not emit `<think>` on their own."""
 FORCED_CLOSE = "\n</think>\n\n"

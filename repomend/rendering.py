@@ -4,8 +4,13 @@ Training, the in-process engine and llama.cpp all render through `render_prompt`
 an adapter was trained on is the prompt every engine serves, token for token. The template is the
 model's own Jinja chat template, taken from its Hugging Face tokenizer or from its GGUF metadata
 (the same text: GGUF conversion copies it), and rendered with transformers' own Jinja renderer.
-Templates without native `enable_thinking` support get the think / no-think prefill appended, so
-every model sees one format.
+
+Think / no-think: templates with native `enable_thinking` (Qwen3) handle both themselves. For
+the others, think mode opens the block (`<think>\n`) and the model closes it; no-think adds
+nothing: the model answers as it was instruction-tuned, and answers in history never carry a
+think block in either mode (reasoning is stripped). An empty `<think></think>` block in front
+of a no-think answer is what Qwen3 writes, not what these models know: measured on
+Qwen2.5-Coder-0.5B, it made the model write a bare fence and stop.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repomend.conversation import EMPTY_THINK, THINK_PREFILL, Message, Mode
+from repomend.conversation import THINK_PREFILL, Message, Mode
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,8 @@ def render_prompt(template: ChatTemplate, messages: list[Message], mode: Mode) -
         **template.special_tokens,
     )
     text = rendered[0]
-    if not template.native_thinking:
-        text += THINK_PREFILL if thinking else EMPTY_THINK
+    if thinking and not template.native_thinking:
+        text += THINK_PREFILL
     return text
 
 

@@ -1,7 +1,7 @@
 """Versioned fine-tuning datasets from trajectory folders.
 
 Items of all sources are filtered (held-out methods never pass), de-duplicated on normalised
-text, turned into their no-think form (empty think block), think form (teacher-elicited
+text, turned into their no-think form (bare answers), think form (teacher-elicited
 reasoning before the last answer) or both interleaved (hybrid), and written as TRL
 conversational JSON lines and ShareGPT JSON lines, with a manifest that says where every
 row came from. The version is a hash of the rows.

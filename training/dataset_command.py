@@ -21,7 +21,7 @@ def add(train_commands: argparse._SubParsersAction) -> None:
         "--mode",
         choices=("no-think", "think", "hybrid"),
         default="no-think",
-        help="answers with an empty think block (default), with teacher reasoning, or both forms",
+        help="answers as written (default), with teacher reasoning before the last one, or both forms",
     )
     parser.add_argument(
         "--reasoning-teacher", metavar="NAME", help="who writes the reasoning (think / hybrid)"

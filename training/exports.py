@@ -7,17 +7,15 @@
 
 from __future__ import annotations
 
-from repomend.conversation import EMPTY_THINK, THINK_CLOSE, THINK_PREFILL, Message
+from repomend.conversation import THINK_CLOSE, THINK_PREFILL, Message
 
 SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 
 
 def no_think(messages: list[Message]) -> list[Message]:
-    """Every assistant turn opened with the empty think block: the model answers directly."""
-    return [
-        {"role": m["role"], "content": EMPTY_THINK + m["content"]} if m["role"] == "assistant" else dict(m)  # type: ignore[misc]
-        for m in messages
-    ]
+    """Answers as the model writes them in no-think mode: the code, no think block
+    (`repomend.rendering` says why), as history shows them at serve time."""
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
 def think_block(reasoning: str) -> str:
@@ -26,8 +24,8 @@ def think_block(reasoning: str) -> str:
 
 
 def with_reasoning(messages: list[Message], reasoning: str) -> list[Message]:
-    """The last answer preceded by its reasoning; earlier answers keep the empty block (history
-    is shown without reasoning at serve time)."""
+    """The last answer preceded by its reasoning; earlier answers without it (history is shown
+    without reasoning at serve time)."""
     converted = no_think(messages[:-1])
     last = messages[-1]
     return [*converted, {"role": last["role"], "content": think_block(reasoning) + last["content"]}]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repomend.conversation import EMPTY_THINK, THINK_OPEN, Message, history_reply, split_reasoning
+from repomend.conversation import THINK_OPEN, Message, history_reply, split_reasoning
 from training.normalize import normalize_text
 
 ROLES = ("system", "user", "assistant")
@@ -53,10 +53,10 @@ class PreferenceData:
 
 
 def answer_form(content: str) -> str:
-    """An answer as the model writes it: one without a think block is given the empty one."""
+    """An answer as the model writes it: with its think block in think mode, bare otherwise."""
     if content.lstrip().startswith(THINK_OPEN):
         return content
-    return EMPTY_THINK + content.lstrip("\n")
+    return content.lstrip("\n")
 
 
 def _reply(value: Any, name: str) -> list[Message]:

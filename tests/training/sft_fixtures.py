@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from repomend import prompts
-from repomend.conversation import EMPTY_THINK
 from tests.repomend.backends.tiny_models import build_model, build_tokenizer
 
 MUTANT = "def double(x):\n    return x * 3"
@@ -27,11 +26,11 @@ def conversation(index: int, think: bool = False) -> list[dict]:
         line=0,
     )
     answer = prompts.as_code_reply(TRUTH)
-    opening = f"<think>\nstep {index}: multiply by two\n</think>\n\n" if think else EMPTY_THINK
+    opening = f"<think>\nstep {index}: multiply by two\n</think>\n\n" if think else ""
     return [
         {"role": "system", "content": prompts.SYSTEM_PROMPT},
         {"role": "user", "content": first},
-        {"role": "assistant", "content": EMPTY_THINK + prompts.as_code_reply(MUTANT)},
+        {"role": "assistant", "content": prompts.as_code_reply(MUTANT)},
         {
             "role": "user",
             "content": prompts.iteration_prompt(f"FAILED test_double: assert {index * 3} == {index * 2}"),

@@ -10,7 +10,7 @@ import pytest
 from repomend import prompts
 from repomend.backends.scripted import ScriptedBackend
 from repomend.cli import EXIT_BAD_INPUT, main
-from repomend.conversation import EMPTY_THINK, Mode, extract_code, split_reasoning
+from repomend.conversation import Mode, extract_code, split_reasoning
 from repomend.settings import Settings
 from training.dataset import DatasetError, DatasetOptions, build_dataset
 from training.records import ExtractionManifest, MethodRecord, write_manifest, write_records
@@ -107,12 +107,12 @@ def test_no_think_dataset_in_trl_and_sharegpt_form(trajectories, settings):
         assert [m["role"] for m in row["messages"]][:2] == ["system", "user"]
         for message in row["messages"]:
             if message["role"] == "assistant":
-                assert message["content"].startswith(EMPTY_THINK)
+                assert not message["content"].lstrip().startswith("<think>")  # no-think: bare answers
                 split = split_reasoning(message["content"])
                 assert split.reasoning is None and extract_code(split.content).startswith("def f(x):")
     # the rows are the items' conversations, in order, with nothing else changed
     expected_train = [ITEMS[0][5], ITEMS[1][5], ITEMS[4][5]]
-    assert [[m["content"].removeprefix(EMPTY_THINK) for m in r["messages"]] for r in train] == [
+    assert [[m["content"] for m in r["messages"]] for r in train] == [
         [m["content"] for m in messages] for messages in expected_train
     ]
     sharegpt = lines(folder / "train.sharegpt.jsonl")
@@ -180,7 +180,7 @@ def test_think_items_carry_elicited_reasoning_before_the_last_answer(trajectorie
     split = split_reasoning(last)
     assert split.reasoning == "Step one of repair: look at the tests. Step two: add one to x."
     assert split.content == FIX
-    assert rows[0]["messages"][2]["content"] == EMPTY_THINK + WRONG  # history answers: empty block
+    assert rows[0]["messages"][2]["content"] == WRONG  # history answers: no reasoning, no block
     # minimal intervention: the teacher saw task, failed attempt, feedback and answer, in think mode
     asked, mode = backend.calls[2][0], backend.calls[2][1]
     assert mode is Mode.THINK
@@ -232,7 +232,7 @@ def test_hybrid_interleaves_both_forms_of_each_item(trajectories, settings):
     for index in range(0, len(rows), 2):
         assert meta[index]["hash"] == meta[index + 1]["hash"]
         plain, thought = rows[index]["messages"][-1]["content"], rows[index + 1]["messages"][-1]["content"]
-        assert plain.startswith(EMPTY_THINK) and split_reasoning(thought).reasoning
+        assert not plain.startswith("<think>") and split_reasoning(thought).reasoning
         assert split_reasoning(plain).content == split_reasoning(thought).content
     assert dataset.manifest["counts"]["by_form"] == {"no-think": 5, "think": 5}
 

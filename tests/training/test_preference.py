@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from repomend import prompts
-from repomend.conversation import EMPTY_THINK
 from repomend.settings import Settings
 from tests.repomend.backends.tiny_models import build_adapter
 from tests.training.sft_fixtures import MUTANT, TRUTH, conversation, tiny_chat_model
@@ -80,8 +79,8 @@ def test_replies_take_the_form_the_model_answers_in_and_history_loses_reasoning(
     data = read_pairs(write_pairs(tmp_path / "p.jsonl", [row, {**pair(2), "chosen": thinking}]))
     first, second = data.pairs
     assert first.prompt[2]["content"] == prompts.as_code_reply(MUTANT)
-    assert first.chosen == [{"role": "assistant", "content": EMPTY_THINK + prompts.as_code_reply(TRUTH)}]
-    assert first.rejected[0]["content"] == EMPTY_THINK + prompts.as_code_reply(MUTANT)
+    assert first.chosen == [{"role": "assistant", "content": prompts.as_code_reply(TRUTH)}]
+    assert first.rejected[0]["content"] == prompts.as_code_reply(MUTANT)
     assert second.chosen[0]["content"] == thinking  # an answer with its reasoning stays as written
 
 
@@ -120,8 +119,8 @@ def test_pairs_prefer_the_passing_answer_over_each_answer_the_tests_rejected(tmp
     data = read_pairs(out)
     assert [p.prompt for p in data.pairs] == [messages[:2], messages[:2]]
     assert {p.rejected[0]["content"] for p in data.pairs} == {
-        EMPTY_THINK + prompts.as_code_reply(MUTANT),
-        EMPTY_THINK + other_try,
+        prompts.as_code_reply(MUTANT),
+        other_try,
     }
     assert all(p.chosen[0]["content"] == messages[4]["content"] for p in data.pairs)
     with pytest.raises(PairsError, match="no item"):

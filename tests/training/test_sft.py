@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repomend.conversation import EMPTY_THINK, Mode
+from repomend.conversation import Mode
 from repomend.settings import Settings
 from tests.training.sft_fixtures import MUTANT, conversation, tiny_chat_model, write_dataset
 from training.adapter_manifest import MANIFEST_FILE, ManifestError, is_finished_adapter, read_manifest
@@ -55,7 +55,7 @@ def test_labels_are_masked_everywhere_but_the_final_answer(tiny_chat_model, tmp_
         prompt_text = tokenizer.decode(ids[:first])
         assert MUTANT in prompt_text  # the rejected answer is read, never trained on
         assert prompt_text.endswith("<|im_start|>assistant\n")
-        assert EMPTY_THINK not in prompt_text
+        assert "<think>" not in prompt_text
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, tiny_chat_model):

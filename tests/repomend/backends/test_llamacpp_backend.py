@@ -70,7 +70,7 @@ def test_a_later_turn_reuses_the_cached_prefix(engine) -> None:
     [later] = engine.generate(CONVERSATION, mode=Mode.NO_THINK, config=GREEDY)
     opening = engine.tokenize(render_prompt(engine.template, MESSAGES, Mode.NO_THINK))
     following = engine.tokenize(render_prompt(engine.template, CONVERSATION, Mode.NO_THINK))
-    shared = next(i for i, (a, b) in enumerate(zip(opening, following, strict=False)) if a != b)
+    shared = next((i for i, (a, b) in enumerate(zip(opening, following, strict=False)) if a != b), len(opening))
     assert shared > 20 and later.cached_tokens >= shared - 1  # the shared prefix is not evaluated again
     assert later.prompt_tokens == len(following)
 

@@ -6,7 +6,7 @@ import pytest
 from tiny_models import SCRIPTED_ANSWER, SCRIPTED_REASONING
 
 from repomend.backends.base import BackendError, GenerationConfig
-from repomend.conversation import EMPTY_THINK, THINK_CLOSE, THINK_PREFILL, Mode
+from repomend.conversation import THINK_CLOSE, THINK_PREFILL, Mode
 from repomend.prompts import SYSTEM_PROMPT
 from repomend.settings import Settings
 
@@ -37,11 +37,11 @@ def test_greedy_generation_is_deterministic(tiny_backend) -> None:
     assert first[0].content == second[0].content
 
 
-def test_prompt_keeps_our_system_message_and_prefills_the_think_block(tiny_backend) -> None:
+def test_prompt_keeps_our_system_message_and_opens_the_think_block_only_in_think_mode(tiny_backend) -> None:
     no_think = tiny_backend.render_prompt(MESSAGES, Mode.NO_THINK)
     think = tiny_backend.render_prompt(MESSAGES, Mode.THINK)
 
-    assert no_think.endswith("<|im_start|>assistant\n" + EMPTY_THINK)
+    assert no_think.endswith("<|im_start|>assistant\n")  # no-think: the model answers at once
     assert think.endswith("<|im_start|>assistant\n" + THINK_PREFILL)
     assert no_think.startswith("<|im_start|>system\n" + SYSTEM_PROMPT + "<|im_end|>")
     assert "helpful AI assistant" not in no_think
