@@ -60,7 +60,10 @@ class LlamaCppBackend(Backend):
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=settings.engine_timeout)
         self._adapters: list[tuple[str, Path]] = []
-        """Loaded adapters in the order llama-server numbers them: (caller's name, GGUF file)."""
+        """What the running llama-server was started with, in the order it numbers them: (caller's
+        name, GGUF file). Positions never change while it runs: a request's ids index this list."""
+        self._forgotten: set[str] = set()
+        """Adapters unloaded since the start: still in the engine's memory, never chosen again."""
         self._server: LlamaServer | None = None
         if settings.engine_url:
             self._name = settings.model
@@ -100,12 +103,12 @@ class LlamaCppBackend(Backend):
         return self._server
 
     def loaded_adapters(self) -> list[str]:
-        return [name for name, _ in self._adapters]
+        return [name for name, path in self._adapters if name not in self._forgotten and path.is_file()]
 
     def unload_adapter(self, name: str) -> None:
-        """Forget the adapter; its weights leave memory at the next restart (adapters change rarely)."""
+        """Forget the adapter; its weights leave memory when the engine next restarts (to load another)."""
         with self._lock:
-            self._adapters = [(n, p) for n, p in self._adapters if n != name]
+            self._forgotten.add(name)
 
     def close(self) -> None:
         with self._lock:
@@ -128,8 +131,6 @@ class LlamaCppBackend(Backend):
         adapter: str | None = None,
     ) -> list[Completion]:
         check_request(config, n)
-        if n > self._slots():
-            raise BackendError(f"{n} samples need {n} engine slots; this engine has {self._slots()}")
         prompt = render_prompt(self._template, messages, mode)
         with self._lock:
             lora = self._lora_field(adapter)
@@ -139,13 +140,18 @@ class LlamaCppBackend(Backend):
                 raise BackendError(
                     f"the prompt has {len(ids)} tokens; the engine's context holds {self._context}"
                 )
-            if mode is Mode.THINK:
-                results = self._think(ids, config, n, lora)
-            else:
-                rows = self._complete(
-                    [ids], config, n, lora, config.max_new_tokens, self._answer_stops(config)
-                )
-                results = [(self._answer(row), row, row.tokens, False) for row in rows]
+            results = []
+            # Samples decode side by side, one per slot; more samples than slots go in turns.
+            for done in range(0, n, self._slots()):
+                batch = min(self._slots(), n - done)
+                batch_config = replace(config, seed=None if config.seed is None else config.seed + done)
+                if mode is Mode.THINK:
+                    results += self._think(ids, batch_config, batch, lora)
+                else:
+                    rows = self._complete(
+                        [ids], batch_config, batch, lora, config.max_new_tokens, self._answer_stops(config)
+                    )
+                    results += [(self._answer(row), row, row.tokens, False) for row in rows]
             seconds = time.perf_counter() - started
         completions = []
         for text, first, tokens, forced in results:
@@ -249,8 +255,7 @@ class LlamaCppBackend(Backend):
     # -- adapters ------------------------------------------------------------------------------
 
     def _lora_field(self, adapter: str | None) -> list[dict[str, Any]] | None:
-        """Every loaded adapter with its scale for this request; None when none is loaded."""
-        self._drop_deleted()
+        """Every adapter the engine holds with its scale for this request; None when it holds none."""
         if adapter is not None and adapter not in self.loaded_adapters():
             self._load(adapter)
         if not self._adapters:
@@ -258,9 +263,6 @@ class LlamaCppBackend(Backend):
         return [
             {"id": i, "scale": 1.0 if name == adapter else 0.0} for i, (name, _) in enumerate(self._adapters)
         ]
-
-    def _drop_deleted(self) -> None:
-        self._adapters = [(name, path) for name, path in self._adapters if path.is_file()]
 
     def _load(self, name: str) -> None:
         folder = adapter_path(self._settings, name)
@@ -280,18 +282,22 @@ class LlamaCppBackend(Backend):
             gguf = adapter_gguf(folder, self._settings)
         except Exception as err:
             raise BackendError(f"cannot convert adapter {name!r} to GGUF: {err}") from err
-        self._adapters.append((name, gguf))
+        kept = [(n, p) for n, p in self._adapters if n in self.loaded_adapters() and n != name]
         try:
-            self._url = self._server.restart(
-                self._config(self._server.config.model, tuple(p for _, p in self._adapters))
-            )
+            self._restart([*kept, (name, gguf)])
         except EngineStartError as err:
-            self._adapters.pop()
             with contextlib.suppress(EngineStartError):
-                self._server.restart(
-                    self._config(self._server.config.model, tuple(p for _, p in self._adapters))
-                )
+                self._restart(kept)
             raise BackendError(f"the engine refused adapter {name!r}: {err}") from err
+
+    def _restart(self, adapters: list[tuple[str, Path]]) -> None:
+        """Start the engine again holding exactly `adapters` (dropped ones leave its memory)."""
+        assert self._server is not None
+        self._adapters = []
+        files = tuple(path for _, path in adapters)
+        self._url = self._server.restart(self._config(self._server.config.model, files))
+        self._adapters = adapters
+        self._forgotten -= {name for name, _ in adapters}
 
     def _config(self, model: Path, loras: tuple[Path, ...]) -> ServerConfig:
         settings = self._settings
