@@ -68,6 +68,8 @@ def served_model_names(settings: Settings, backend: Backend | None = None) -> se
         names.add(settings.model)
         if (known := catalogue_model(settings.model)) is not None:
             names.add(known.title)
+        elif settings.model.endswith(".gguf"):
+            names.add(Path(settings.model).stem)  # the file of the model the adapter names
     if backend is not None:
         try:
             names.add(backend.describe())

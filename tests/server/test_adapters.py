@@ -42,6 +42,13 @@ def instant_runner(settings, python):
 
 
 @pytest.fixture
+def server_settings(server_settings):
+    """The registry's rules hold on every engine; these folders hold no real weights, so they are
+    registered for the in-process engine (llama.cpp's conversion is tested with real adapters)."""
+    return server_settings.model_copy(update={"engine": "transformers"})
+
+
+@pytest.fixture
 def backend():
     return ScriptedBackend([prompts.as_code_reply(FIXED_MEAN)] * 20)
 
@@ -165,8 +172,8 @@ def test_register_refuses_what_is_not_a_finished_adapter_for_this_model(
 def test_base_model_matches_by_name_and_force_overrides_a_mismatch(client, tmp_path):
     # The served model's id, folder or cache path all name the same model.
     add(client, fake_adapter(tmp_path / "a", base_model="/models/cache/scripted/"))
-    add(client, fake_adapter(tmp_path / "b", base_model="HuggingFaceTB/SmolLM2-135M-Instruct"))
-    add(client, fake_adapter(tmp_path / "c", base_model="smollm2-135m"))  # as training records the default
+    add(client, fake_adapter(tmp_path / "b", base_model="Qwen/Qwen2.5-Coder-1.5B-Instruct"))
+    add(client, fake_adapter(tmp_path / "c", base_model="qwen2.5-coder-1.5b"))  # as training records it
     forced = add(client, fake_adapter(tmp_path / "d", base_model="Qwen/Qwen3-8B"), force=True)
     assert forced["version"] == "v4" and forced["base_model"] == "Qwen/Qwen3-8B"
 
@@ -223,7 +230,7 @@ else:
         real(staged, target)
         os._exit(9)  # dies after the rename, before the commit
     adapter_store.publish = publish
-settings = Settings(data_dir=data_dir, database_url=url, _env_file=None)
+settings = Settings(engine="transformers", data_dir=data_dir, database_url=url, _env_file=None)
 with session_factory(make_engine(url))() as session:
     adapters.register_adapter(session, settings, "stats", Path(source), served_models={"scripted"})
 """
@@ -418,7 +425,7 @@ def test_python_api_registers_and_activates_for_a_retraining_job(
 ):
     with TestClient(create_app(server_settings, ScriptedBackend([]))) as http:
         register(http, stats_repo, python)
-    source = fake_adapter(stats_repo.parent / "trained", base_model="SmolLM2-135M-Instruct")
+    source = fake_adapter(stats_repo.parent / "trained", base_model="Qwen2.5-Coder-1.5B-Instruct")
     with sessions() as session:
         adapter = adapters.register_adapter(
             session, server_settings, "stats", source, status=AdapterStatus.PROMOTED
@@ -441,6 +448,7 @@ def cli(monkeypatch, server_settings, *args: str) -> int:
 
     monkeypatch.setenv("REPOMEND_DATA_DIR", str(server_settings.data_dir))
     monkeypatch.setenv("REPOMEND_DATABASE_URL", server_settings.database_url)
+    monkeypatch.setenv("REPOMEND_ENGINE", server_settings.engine)
     return main(["adapters", *args])
 
 
@@ -449,7 +457,7 @@ def test_cli_registers_lists_activates_rolls_back_and_deletes(
 ):
     with TestClient(create_app(server_settings, ScriptedBackend([]))) as http:
         register(http, stats_repo, python)
-    source = fake_adapter(tmp_path / "out", base_model="SmolLM2-135M-Instruct")
+    source = fake_adapter(tmp_path / "out", base_model="Qwen2.5-Coder-1.5B-Instruct")
 
     assert cli(monkeypatch, server_settings, "register", "stats", str(source)) == 0
     assert cli(monkeypatch, server_settings, "register", "stats", str(source), "--activate") == 0

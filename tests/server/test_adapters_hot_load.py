@@ -1,5 +1,5 @@
 """A running server switches adapters between requests: register, activate, roll back, delete,
-with a real (tiny, random) transformers model and real PEFT LoRA adapters, no restart."""
+with a real (tiny, random) model on each local engine and real PEFT LoRA adapters, no server restart."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from repomend.backends import load_backend
 from repomend.backends.model_files import DEFAULT_MODEL_NAME, default_model_folder
 from repomend.backends.transformers_backend import TransformersBackend
 from server.app import create_app
@@ -22,16 +23,25 @@ from tests.server.test_adapters import MEAN_TESTS, USER, instant_runner
 ADAPTERS = "/v1/admin/repositories/stats/adapters"
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
+@pytest.fixture(scope="module", params=["transformers", "llamacpp"])
+def tiny(request, tmp_path_factory) -> dict:
+    """The same tiny-model check on both local engines: the in-process one, and llama.cpp with the
+    adapters converted to GGUF at registration."""
     root = tmp_path_factory.mktemp("hot")
-    model = root / "tiny-chat"
-    model.mkdir()
-    build_model(model, build_tokenizer(model))
+    if request.param == "llamacpp":
+        gguf = request.getfixturevalue("tiny_gguf")
+        model, name, served = gguf.folder, "tiny-smol", str(gguf.gguf)
+    else:
+        model = root / "tiny-chat"
+        model.mkdir()
+        build_model(model, build_tokenizer(model))
+        name, served = "tiny-chat", str(model)
     return {
-        "model": model,
-        "a": lora_adapter(model, root / "out-a", seed=11, base_model="tiny-chat"),
-        "b": lora_adapter(model, root / "out-b", seed=12, base_model="tiny-chat"),
+        "engine": request.param,
+        "name": name,
+        "served": served,
+        "a": lora_adapter(model, root / "out-a", seed=11, base_model=name),
+        "b": lora_adapter(model, root / "out-b", seed=12, base_model=name),
     }
 
 
@@ -74,22 +84,24 @@ class Server:
 
 @pytest.fixture
 def server(tiny, server_settings, stats_repo, python):
-    settings = server_settings.model_copy(update={"model": str(tiny["model"]), "max_new_tokens": 12})
-    running = Server(settings, TransformersBackend(settings), stats_repo, python)
+    settings = server_settings.model_copy(
+        update={"engine": tiny["engine"], "model": tiny["served"], "max_new_tokens": 12, "context_size": 4096}
+    )
+    running = Server(settings, load_backend(settings), stats_repo, python)
     yield running
     running.close()
 
 
 def test_activation_rollback_and_delete_take_effect_at_the_next_request(server, tiny, server_settings):
     base, base_reply = server.repair()
-    assert (base["adapter"], base["model"]) == (None, "tiny-chat")
+    assert (base["adapter"], base["model"]) == (None, tiny["name"])
     assert server.backend.loaded_adapters() == []
 
     assert server.admin("POST", json={"path": str(tiny["a"])})["version"] == "v1"
     assert server.backend.loaded_adapters() == []  # registering loads nothing; first use does
     server.admin("POST", "/v1/activate")
     first, first_reply = server.repair()
-    assert (first["adapter"], first["model"]) == ("v1", "tiny-chat+stats/v1")
+    assert (first["adapter"], first["model"]) == ("v1", f"{tiny['name']}+stats/v1")
     assert server.backend.loaded_adapters() == ["stats/v1"]
     assert first_reply != base_reply  # greedy decoding: the LoRA weights changed the answer
 
@@ -148,3 +160,22 @@ def test_default_model_switches_to_a_new_adapter_without_restart(
         )
     finally:
         server.close()
+
+
+def test_llamacpp_refuses_an_adapter_it_cannot_convert(
+    tiny_gguf, server_settings, stats_repo, python, tmp_path
+):
+    """On llama.cpp an adapter serves as GGUF: one that does not convert is not registered, and says why."""
+    from repomend.backends.scripted import ScriptedBackend
+    from tests.server.adapter_folders import fake_adapter
+
+    settings = server_settings.model_copy(update={"engine": "llamacpp", "model": str(tiny_gguf.gguf)})
+    with TestClient(create_app(settings, ScriptedBackend([]), runner_factory=instant_runner)) as client:
+        register(client, stats_repo, python)
+        broken = fake_adapter(tmp_path / "broken", base_model="tiny-smol")  # no real weights inside
+        response = client.post(ADAPTERS, json={"path": str(broken)}, headers=ADMIN)
+        assert response.status_code == 422, response.text
+        error = response.json()
+        assert error["code"] == "adapter_not_convertible" and "converting adapter" in error["message"]
+        assert client.get(ADAPTERS, headers=ADMIN).json()["adapters"] == []
+    assert not any((settings.resolved_adapters_dir / "stats").glob("v*"))

@@ -60,6 +60,7 @@ def tiny_model_folder(tmp_path_factory) -> Path:
 def job_settings(server_settings, tiny_model_folder, tmp_path):
     return server_settings.model_copy(
         update={
+            "engine": "transformers",  # the tiny tokenizer is not one llama.cpp's converter knows
             "model": str(tiny_model_folder),
             "data_dir": tmp_path / "data",
             "adapters_dir": None,

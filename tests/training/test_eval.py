@@ -141,7 +141,9 @@ def test_methods_run_their_tests_in_parallel(tmp_path):
             count_tokens=len,
         )
         timings[workers] = time.perf_counter() - started
-        assert sandbox.runs == 8  # the broken method's run, then the answer's
+        # Per method the ground truth's run (the reference), the broken method's, the answer's;
+        # and the second run of the one fixed answer.
+        assert sandbox.runs == 13
         assert (sandbox.most_at_once == 1) if workers == 1 else (sandbox.most_at_once >= 2)
     assert timings[4] < timings[1] / 2
 
@@ -225,12 +227,14 @@ def test_replayed_benchmark_gives_the_same_inputs(evaluated):
         Benchmark.from_dict(stored, repo)
 
 
-def test_eval_command_with_a_tiny_adapter(tiny_chat_model, tmp_path, monkeypatch):
-    """A random tiny model never writes code: every method ends unfixed as "no code block"."""
+def test_eval_command_with_a_tiny_adapter(tiny_gguf, tmp_path, monkeypatch):
+    """On the default engine (llama.cpp; the model folder and the adapter converted to GGUF), a random
+    tiny model never writes code: every method ends unfixed as "no code block"."""
     from repomend.cli import main
     from tests.repomend.backends.tiny_models import build_adapter
     from tests.server.adapter_folders import write_manifest
 
+    tiny_chat_model = tiny_gguf.folder
     extraction = heldout_extraction(tmp_path)
     adapter = tmp_path / "adapters" / "shapes-v1"
     build_adapter(tiny_chat_model, adapter)
@@ -241,6 +245,7 @@ def test_eval_command_with_a_tiny_adapter(tiny_chat_model, tmp_path, monkeypatch
     assert code == 0
     report = EvalReport.read(adapter / "eval_report.json")
     assert report.data["config"]["model"] == str(tiny_chat_model)  # taken from the adapter's manifest
+    assert report.data["config"]["engine"] == "llamacpp"
     assert report.cell("shapes-v1", "no-think")["failures"] == {"no code block": 1}
     assert report.pass_at(BASE, "no-think", 1) == 0.0
     assert (adapter / "eval_report.md").is_file() and (adapter / "pass_at.png").is_file()
