@@ -1,0 +1,202 @@
+"""Pass@1..5 of the catalogue models through the llama.cpp engine, on held-out methods of real packages.
+
+Each development package (its pinned sdist, with its own tests, prepared as in
+`train_real_packages.py`) is extracted once; its held-out methods are broken once (mutants the
+tests reject, else the body removed) into a benchmark that every model then replays, so all
+models repair exactly the same inputs. Each model runs the serving loop (no-think, 5 turns, one
+sample) through `repomend`'s own llama.cpp engine. Reported, per model: Pass@k pooled over the
+packages with 95% bootstrap intervals (methods resampled), per package, the mean turns to a fix,
+seconds per method, and one repair turn's median seconds for turn 1 and for turns 2-5 with the
+prompt tokens evaluated vs taken from the engine's cache.
+
+Run: `.venv/bin/python benchmarks/engine_repairs.py [--packages isodate,itsdangerous,toolz]
+[--models smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--limit 12]`. Needs PyPI for the
+package sdists the first time, and the models pulled. Results go to --work/engine_repairs.json
+as each model finishes; the load average is printed beside every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_real_packages import PACKAGES, checkout, log
+
+from repomend.backends import load_backend
+from repomend.backends.base import Backend, Completion, GenerationConfig
+from repomend.conversation import Message, Mode
+from repomend.settings import SandboxSettings, Settings
+
+PACKAGES.setdefault("toolz", {"version": "1.0.0", "requirements": ["pytest", "coverage"]})
+MODELS = "smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b"
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+class Recording(Backend):
+    """The engine, with each request's timing and prompt-cache use kept, split by turn."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.calls: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def generate(
+        self, messages: list[Message], *, mode: Mode, config: GenerationConfig, n: int = 1, adapter=None
+    ) -> list[Completion]:
+        completions = self.inner.generate(messages, mode=mode, config=config, n=n, adapter=adapter)
+        first = completions[0]
+        # The opening turn holds at most the user's broken method as an earlier answer.
+        later = sum(1 for m in messages if m["role"] == "assistant") > 1
+        with self._lock:
+            self.calls.append(
+                {
+                    "later": later,
+                    "seconds": first.seconds,
+                    "prompt": first.prompt_tokens,
+                    "cached": first.cached_tokens,
+                    "tokens": first.completion_tokens,
+                }
+            )
+        return completions
+
+    def describe(self, adapter=None) -> str:
+        return self.inner.describe(adapter)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def bootstrap(fixed_at: list[int | None], k: int, rounds: int = 2000, seed: int = 0) -> tuple[float, float]:
+    rng = random.Random(seed)
+    n = len(fixed_at)
+    if not n:
+        return (0.0, 0.0)
+    values = []
+    for _ in range(rounds):
+        sample = [fixed_at[rng.randrange(n)] for _ in range(n)]
+        values.append(sum(1 for f in sample if f is not None and f <= k) / n)
+    values.sort()
+    return values[int(0.025 * rounds)], values[int(0.975 * rounds) - 1]
+
+
+def extraction(name: str, work: Path, settings: Settings, seed: int) -> Path:
+    from training.extract import extract
+
+    repo = checkout(name, work)
+    folder = work / name / "extraction-engine"
+    if not (folder / "manifest.json").is_file():
+        # Nothing is trained here: half the methods are held out, so the benchmark is large.
+        extract(repo, python=repo / ".venv" / "bin" / "python", settings=settings, seed=seed,
+                heldout_fraction=0.5, out=folder, on_status=log)  # fmt: skip
+    return folder
+
+
+def turn_figures(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, later in (("turn 1", False), ("turns 2-5", True)):
+        chosen = [c for c in calls if c["later"] is later]
+        if chosen:
+            out[label] = {
+                "requests": len(chosen),
+                "median_seconds": round(statistics.median(c["seconds"] for c in chosen), 2),
+                "median_prompt_tokens": statistics.median(c["prompt"] for c in chosen),
+                "median_evaluated": statistics.median(c["prompt"] - c["cached"] for c in chosen),
+                "median_cached": statistics.median(c["cached"] for c in chosen),
+            }
+    return out
+
+
+def main() -> int:
+    from training.benchmark import Benchmark
+    from training.evaluate import BASE, EvalReport, ModelUnderTest, evaluate
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--packages", default="isodate,itsdangerous,toolz")
+    parser.add_argument("--models", default=MODELS)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/repomend-real-packages"))
+    parser.add_argument("--limit", type=int, default=12, help="held-out methods per package")
+    parser.add_argument("--turns", type=int, default=5)
+    parser.add_argument("--max-new-tokens", type=int, default=512)
+    parser.add_argument("--workers", type=int, default=2, help="methods in flight (tests overlap generation)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prepare", action="store_true", help="only fetch and extract the packages")
+    args = parser.parse_args()
+    settings = Settings(
+        engine="llamacpp", sandbox=SandboxSettings(wall_seconds=120), max_new_tokens=args.max_new_tokens
+    )
+    folders = {name: extraction(name, args.work, settings, args.seed) for name in args.packages.split(",")}
+    if args.prepare:
+        return 0
+    out_file = args.work / "engine_repairs.json"
+    results: dict[str, Any] = json.loads(out_file.read_text()) if out_file.is_file() else {}
+    benchmarks: dict[str, Path] = {}
+    for model in args.models.split(","):
+        model_settings = settings.model_copy(update={"model": model})
+        backend = Recording(load_backend(model_settings))
+        per_package: dict[str, Any] = {}
+        fixed_at: list[int | None] = []
+        seconds: list[float] = []
+        try:
+            for name, folder in folders.items():
+                report_path = args.work / name / f"engine-{model}.json"
+                replay = None
+                if name in benchmarks:
+                    data = EvalReport.read(benchmarks[name]).data
+                    replay = Benchmark.from_dict(data["benchmark"], Path(data["extraction"]["repository"]))
+                started = time.perf_counter()
+                report = evaluate(folder, [ModelUnderTest(BASE)], [Mode.NO_THINK], settings=model_settings,
+                                  backend=backend, turns=args.turns, workers=args.workers, limit=args.limit,
+                                  seed=args.seed, benchmark=replay, progress=False)  # fmt: skip
+                report_path.write_text(report.to_json(), encoding="utf-8")
+                benchmarks.setdefault(name, report_path)
+                cell = report.cell(BASE, Mode.NO_THINK)
+                methods = cell["methods"]
+                fixed_at += [m["fixed_at"] for m in methods]
+                seconds += [m["seconds"] for m in methods]
+                per_package[name] = {"n": cell["n"], "pass_at": cell["pass_at"], "failures": cell["failures"]}
+                log(f"{model} on {name}: {cell['fixed']}/{cell['n']} fixed, Pass@1..5 "
+                    f"{[round(v, 2) for v in cell['pass_at'].values()]}, "
+                    f"{time.perf_counter() - started:.0f} s "
+                    f"[{load()}]")  # fmt: skip
+        finally:
+            backend.close()
+        n = len(fixed_at)
+        pooled = {}
+        for k in range(1, args.turns + 1):
+            value = sum(1 for f in fixed_at if f is not None and f <= k) / n if n else 0.0
+            low, high = bootstrap(fixed_at, k)
+            pooled[str(k)] = {"value": round(value, 3), "ci95": [round(low, 3), round(high, 3)]}
+        fixed_turns = [f for f in fixed_at if f]
+        results[model] = {
+            "methods": n,
+            "pooled_pass_at": pooled,
+            "per_package": per_package,
+            "mean_turns_to_fix": round(statistics.fmean(fixed_turns), 2) if fixed_turns else None,
+            "seconds_per_method": round(statistics.fmean(seconds), 1) if seconds else None,
+            "turns": turn_figures(backend.calls),
+            "load_average": os.getloadavg(),
+        }
+        out_file.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        p = pooled
+        log(f"{model}: pooled over {n} methods: Pass@1 {p['1']['value']:.2f} {p['1']['ci95']}, "
+            f"Pass@5 {p[str(args.turns)]['value']:.2f} {p[str(args.turns)]['ci95']}; "
+            f"turns {results[model]['turns']} [{load()}]")  # fmt: skip
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
