@@ -6,6 +6,7 @@ same rendering of the same structured results.
 
 from __future__ import annotations
 
+from repomend.verdict import Verdict
 from sandbox.results import RunResult, TestResult
 
 MAX_FEEDBACK_CHARS = 3000
@@ -62,15 +63,35 @@ def _describe_group(group: list[TestResult], detailed: bool) -> str:
     return text
 
 
-def format_test_output(result: RunResult) -> str:
-    """A bounded, model-readable account of why the tests did not pass."""
+def format_dodged(verdict: Verdict) -> str | None:
+    """The tests a candidate escaped, by name: skipping a test is not passing it."""
+    if not verdict.dodged:
+        return None
+    listed = list(verdict.dodged.items())[:MAX_LISTED_IDS]
+    names = ", ".join(f"{nodeid} ({how})" for nodeid, how in listed)
+    more = len(verdict.dodged) - len(listed)
+    return (
+        f"These tests must run and pass, but did not: {names}"
+        + (f" and {more} more" if more > 0 else "")
+        + ". Skipping, xfailing or stopping a test does not fix it."
+    )
+
+
+def format_test_output(result: RunResult, verdict: Verdict | None = None) -> str:
+    """A bounded, model-readable account of why the tests did not pass (and, given the verdict,
+    which tests the answer dodged)."""
     parts: list[str] = []
     if result.timed_out:
         parts.append("The tests were stopped: they ran past the time limit (an infinite loop?).")
     elif result.killed_reason:
         parts.append(f"The tests were stopped: {result.killed_reason}.")
+    elif result.integrity:
+        parts.append(f"The test results cannot be trusted: {result.integrity}.")
     elif result.crashed:
         parts.append("The test process crashed before reporting.")
+    dodged = format_dodged(verdict) if verdict is not None else None
+    if dodged:
+        parts.append(dodged)
     parts.extend(f"Collection error: {error.strip()}" for error in result.collection_errors)
     parts.extend(
         _describe_group(group, detailed=index < MAX_DETAILED_ERRORS)

@@ -18,6 +18,7 @@ from repomend import prompts
 from repomend.backends.base import Backend, Completion, GenerationConfig
 from repomend.conversation import Message, Mode, NoCodeBlock, extract_code, history_reply
 from repomend.feedback import format_rejection, format_test_output
+from repomend.screen import screen
 from repomend.settings import Settings
 from repomend.source import (
     CandidateRejected,
@@ -29,6 +30,7 @@ from repomend.source import (
     splice,
 )
 from repomend.trajectory import Attempt, Status, Trajectory, Turn
+from repomend.verdict import Reference, Verdict, judge
 from sandbox.results import RunResult
 
 
@@ -36,6 +38,18 @@ class TestRunner(Protocol):
     __test__ = False
 
     def __call__(self, repo: Path, test_ids: Sequence[str], *, overrides: Mapping[str, str]) -> RunResult: ...
+
+
+class SandboxUnusable(RuntimeError):
+    """The repository's interpreter cannot run its tests in the sandbox; one line, said before
+    any model is asked (no answer could ever pass)."""
+
+
+def second_runner(run: TestRunner) -> TestRunner:
+    """The runner of the second opinion: a fresh cold sandbox per call. A runner that reuses
+    anything between calls (pre-started sandboxes, memoised results) names its cold
+    counterpart in a `confirm` attribute; a plain cold runner is its own."""
+    return getattr(run, "confirm", run)
 
 
 def sandbox_test_runner(settings: Settings, python: str | Path) -> TestRunner:
@@ -67,6 +81,12 @@ class RepairRequest:
     source: str | None = None
     """Unsaved file content; None reads the file from the repository."""
     description: str | None = None
+    reference: RunResult | None = None
+    """The run that says which tests must pass (evaluation and training: the ground truth's);
+    None: the loop runs the method as given."""
+    ground_truth: str | None = None
+    """The known-good method, where there is one (evaluation, training): the screen allows what
+    it uses as well as what the method as given uses."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,8 @@ class RepairOptions:
     adapter: str | None = None
     start: Literal["auto", "generate", "repair"] = "auto"
     """auto: a body that is only a docstring / `...` / `pass` / NotImplementedError is generated."""
+    second_run: bool = True
+    """Re-run a passing answer once in a fresh cold sandbox before calling it fixed."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> RepairOptions:
@@ -172,6 +194,7 @@ def _attempt(
     source: str,
     method: Method,
     run: TestRunner,
+    reference: Reference,
 ) -> Attempt:
     attempt = Attempt(
         reply=completion.content,
@@ -191,10 +214,23 @@ def _attempt(
     except (NoCodeBlock, CandidateRejected) as err:
         attempt.rejection = str(err)
         return attempt
+    attempt.rejection = _screened(attempt.new_source, source, method, request)
+    if attempt.rejection is not None:
+        return attempt
     started = time.perf_counter()
     attempt.results = run(request.repo, request.tests, overrides={request.path: attempt.new_source})
     attempt.test_seconds = time.perf_counter() - started
+    attempt.verdict = judge(attempt.results, reference)
     return attempt
+
+
+def _screened(new_source: str, source: str, method: Method, request: RepairRequest) -> str | None:
+    """The screen's reason against the answer as spliced, compared with the method it replaces."""
+    try:
+        candidate = method_text(new_source, find_method(new_source, request.qualname))
+        return screen(candidate, method_text(source, method), source, request.ground_truth)
+    except (SyntaxError, ValueError):
+        return None  # the splice already accepted it; nothing the screen can read
 
 
 def _best(attempts: list[Attempt]) -> int:
@@ -210,7 +246,28 @@ def _feedback(attempt: Attempt) -> str:
     if attempt.rejection is not None:
         return format_rejection(attempt.rejection)
     assert attempt.results is not None
-    return format_test_output(attempt.results)
+    return format_test_output(attempt.results, attempt.verdict)
+
+
+def _reference(request: RepairRequest, source: str, run: TestRunner) -> tuple[RunResult, Reference]:
+    """The reference run and what it says; the method as given unless the caller brought one."""
+    if request.reference is not None:
+        return request.reference, Reference.of(request.reference, "the ground truth")
+    given = run(request.repo, request.tests, overrides={request.path: source})
+    if given.start_failure:
+        raise SandboxUnusable(given.start_failure)
+    return given, Reference.of(given, "the method as given")
+
+
+def _second_opinion(
+    request: RepairRequest, attempt: Attempt, reference: Reference, run: TestRunner
+) -> tuple[RunResult, Verdict, bool]:
+    """Run the passing answer again, fresh and cold; it agrees when the same tests pass."""
+    assert attempt.new_source is not None and attempt.verdict is not None
+    again = second_runner(run)(request.repo, request.tests, overrides={request.path: attempt.new_source})
+    verdict = judge(again, reference)
+    agreed = verdict.passed and set(verdict.passed_tests) == set(attempt.verdict.passed_tests)
+    return again, verdict, agreed
 
 
 def read_source(request: RepairRequest) -> str:
@@ -260,16 +317,24 @@ def repair(
     generate_from_scratch = options.start == "generate" or (
         options.start == "auto" and is_placeholder(source, method)
     )
+    reference_run, reference = _reference(request, source, run)
+    trajectory.reference = reference.label
     if not generate_from_scratch:
-        initial = run(request.repo, request.tests, overrides={request.path: source})
+        initial = (
+            reference_run
+            if request.reference is None
+            else run(request.repo, request.tests, overrides={request.path: source})
+        )
         trajectory.initial_results = initial
+        trajectory.verdict = judge(initial, reference)
         emit(InitialTestsRun(initial))
-        if initial.passed:
+        if trajectory.verdict.passed:
             trajectory.status = Status.ALREADY_PASSING
             trajectory.seconds = time.perf_counter() - started
             return trajectory
         messages.append({"role": "assistant", "content": prompts.as_code_reply(trajectory.original_method)})
-        messages.append({"role": "user", "content": prompts.iteration_prompt(format_test_output(initial))})
+        feedback = format_test_output(initial, trajectory.verdict)
+        messages.append({"role": "user", "content": prompts.iteration_prompt(feedback)})
 
     try:
         for index in range(1, options.max_turns + 1):
@@ -281,7 +346,7 @@ def repair(
             for sample, completion in enumerate(_generate(backend, messages, options, index)):
                 if should_cancel and should_cancel():
                     raise RepairCancelled
-                attempt = _attempt(completion, request, source, method, run)
+                attempt = _attempt(completion, request, source, method, run, reference)
                 turn.attempts.append(attempt)
                 emit(AttemptTested(index, options.max_turns, sample, attempt))
                 if attempt.passed:
@@ -289,7 +354,16 @@ def repair(
             turn.chosen = _best(turn.attempts)
             messages.append({"role": "assistant", "content": history_reply(turn.answer.reply)})
             if turn.passed:
+                trajectory.verdict = turn.answer.verdict
                 trajectory.status = Status.FIXED
+                if options.second_run:
+                    second = _second_opinion(request, turn.answer, reference, run)
+                    trajectory.confirmation, trajectory.confirmation_verdict, agreed = second
+                    if not agreed:
+                        trajectory.status = Status.UNVERIFIED
+                        turn.feedback = "The same answer did not pass a second, fresh run.\n\n" + (
+                            format_test_output(second[0], second[1])
+                        )
                 break
             turn.feedback = _feedback(turn.answer)
             if index < options.max_turns:
@@ -298,6 +372,8 @@ def repair(
         trajectory.status = Status.CANCELLED
         if trajectory.turns and not trajectory.turns[-1].attempts:
             trajectory.turns.pop()  # cancelled before any of its answers was tested
+    if trajectory.verdict is None and trajectory.final is not None:
+        trajectory.verdict = trajectory.final.verdict
     trajectory.messages = messages
     trajectory.seconds = time.perf_counter() - started
     return trajectory

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from repomend.conversation import Message, Mode
 from repomend.source import find_method, method_text
+from repomend.verdict import Verdict
 from sandbox.results import RunResult
 
 
@@ -16,6 +17,8 @@ class Status(StrEnum):
     UNFIXED = "unfixed"
     ALREADY_PASSING = "already_passing"
     CANCELLED = "cancelled"
+    UNVERIFIED = "unverified"
+    """A candidate passed once but not again in a fresh sandbox: never handed over as fixed."""
 
 
 @dataclass
@@ -27,7 +30,8 @@ class Attempt:
     candidate: str | None
     """The method code extracted from the reply; None when there was no usable code block."""
     rejection: str | None
-    """Why the answer could not be tested (no code block, wrong name, does not parse)."""
+    """Why the answer could not be tested (no code block, wrong name, does not parse, or the
+    screen's reason: `repomend.screen`)."""
     results: RunResult | None
     generation_seconds: float
     test_seconds: float
@@ -36,10 +40,14 @@ class Attempt:
     budget_forced: bool = False
     new_source: str | None = None
     """The whole file with the candidate spliced in."""
+    verdict: Verdict | None = None
+    """The tests' verdict against the repair's reference (`repomend.verdict`)."""
 
     @property
     def passed(self) -> bool:
-        return self.results is not None and self.results.passed
+        if self.results is None:
+            return False
+        return self.verdict.passed if self.verdict is not None else self.results.passed
 
     @property
     def tests_passed(self) -> int:
@@ -86,6 +94,34 @@ class Trajectory:
     messages: list[Message] = field(default_factory=list)
     """The conversation as the model saw it, reasoning stripped; ends with the last reply."""
     seconds: float = 0.0
+    reference: str | None = None
+    """What the verdicts compared with: "the method as given", "the ground truth"."""
+    confirmation: RunResult | None = None
+    """The second run of the passing candidate, in a fresh cold sandbox."""
+    confirmation_verdict: Verdict | None = None
+    verdict: Verdict | None = None
+    """The verdict the status rests on: the method as given when already passing, else the final
+    answer's."""
+
+    @property
+    def basis(self) -> dict | None:
+        """What the outcome rests on: tests that ran and passed, the reference, the second run."""
+        verdict = self.verdict
+        if verdict is None:
+            return None
+        second = self.confirmation_verdict
+        return {
+            "summary": verdict.describe(),
+            "reference": verdict.reference,
+            "ran": verdict.ran,
+            "passed": verdict.passed_tests,
+            "neutral": verdict.neutral,
+            "dodged": verdict.dodged,
+            "failed": verdict.failed,
+            "problem": verdict.problem,
+            "second_run": None if second is None else ("agreed" if second.passed else "disagreed"),
+            "second_run_summary": None if second is None else second.describe(),
+        }
 
     @property
     def final(self) -> Attempt | None:

@@ -5,7 +5,13 @@ See `sandbox.runner` for what the sandbox guarantees and what it needs from the 
 
 from sandbox.limits import Limits
 from sandbox.results import CollectResult, RunResult, TestResult
-from sandbox.runner import IsolationUnavailable, check_isolation, collect_tests, run_tests
+from sandbox.runner import (
+    IsolationUnavailable,
+    check_interpreter,
+    check_isolation,
+    collect_tests,
+    run_tests,
+)
 from sandbox.warm import WarmRunner
 
 __all__ = [
@@ -15,6 +21,7 @@ __all__ = [
     "RunResult",
     "TestResult",
     "WarmRunner",
+    "check_interpreter",
     "check_isolation",
     "collect_tests",
     "run_tests",

@@ -26,7 +26,10 @@ print(json.dumps({
 @dataclass(frozen=True)
 class Interpreter:
     path: str
-    """As given by the caller (a venv's bin/python is a symlink that must stay one)."""
+    """As given by the caller, its folders resolved: the file itself stays a symlink (a venv's
+    bin/python must, to find its pyvenv.cfg), but a folder reached through a link (a `.venv`
+    that points at a shared or tool-managed environment) is named by its real place, which
+    is what the sandbox mounts."""
     version: tuple[int, int]
     prefixes: tuple[str, ...]
     executable: str
@@ -51,7 +54,8 @@ class Interpreter:
 
 def probe(python: str | os.PathLike[str]) -> Interpreter:
     """Ask the interpreter about itself; cached per binary (it costs a Python start-up)."""
-    path = os.path.abspath(os.fspath(python))
+    given = os.path.abspath(os.fspath(python))
+    path = os.path.join(os.path.realpath(os.path.dirname(given)), os.path.basename(given))
     try:
         stamp = os.stat(path).st_mtime_ns
     except OSError as exc:

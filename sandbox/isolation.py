@@ -30,7 +30,6 @@ ETC_FILES = (
 )  # fmt: skip
 ROOT_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 INSIDE_SUPPORT = "/run/repomend/support"
-INSIDE_REPORT = "/run/repomend/report"
 OPT_OUT = "pass isolation='none' to run unprotected (trusted code only)"
 
 
@@ -92,24 +91,25 @@ def bwrap_argv(
     shared: Iterable[str],
     readable: Iterable[str],
     support: str,
-    report: str,
     home: str,
     tmp_bytes: int,
+    protected: Iterable[str] = (),
 ) -> list[str]:
-    """bwrap options (without the command) for one run."""
+    """bwrap options (without the command) for one run; `protected` (paths relative to the
+    repository: its test files) are read-only inside, so a run cannot rewrite its judges."""
     mounts = [
         Mount("tmpfs", "/tmp", size=tmp_bytes),
         Mount("tmpfs", "/dev/shm", size=tmp_bytes),
         Mount("ro-bind", "/usr", "/usr"),
         Mount("bind", repo, copy),
         Mount("ro-bind", INSIDE_SUPPORT, support),
-        Mount("bind", INSIDE_REPORT, report),
     ]
     if home not in ("/", "/tmp", "/usr") and not _inside(repo, home):
         mounts.append(Mount("tmpfs", home, size=tmp_bytes))
     mounts += [Mount("ro-bind", p, p) for p in ETC_FILES if os.path.exists(p)]
     mounts += [Mount("ro-bind", p, p) for p in readable if _may_expose(p, repo, home)]
     mounts += [Mount("ro-bind", os.path.join(repo, rel), os.path.join(repo, rel)) for rel in shared]
+    mounts += [Mount("ro-bind", os.path.join(repo, rel), os.path.join(copy, rel)) for rel in protected]
     # Parents before children, so nested mounts land on top of their parent.
     mounts.sort(key=lambda m: m.dest.rstrip("/").count("/"))
 

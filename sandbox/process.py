@@ -61,8 +61,10 @@ def launch(
     cwd: str,
     group: cgroups.RunGroup | None,
     stdin: int = subprocess.DEVNULL,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start `argv` inside `group` (joined before it runs), in its own session, output piped."""
+    """Start `argv` inside `group` (joined before it runs), in its own session, output piped;
+    `pass_fds` are inherited under their numbers."""
     command = list(argv)
     if group is not None:
         command = ["/bin/sh", "-c", _JOIN, "sh", *group.procs_files, "--", *command]
@@ -74,6 +76,7 @@ def launch(
         env=dict(env),
         cwd=cwd,
         start_new_session=True,
+        pass_fds=tuple(pass_fds),
     )
 
 

@@ -1,11 +1,21 @@
-"""pytest plugin loaded inside the sandbox: writes one JSON line per event to a report file.
+"""pytest plugin loaded inside the sandbox: reports one authenticated record per event.
 
 Standalone on purpose (stdlib + pytest, coverage only when asked): it runs under the
-repository's own interpreter, which knows nothing of this project. Lines are flushed as they
+repository's own interpreter, which knows nothing of this project. Records are written as they
 happen so a run that is killed half-way still leaves the results it reached.
 
+The records go to the results channel (see `sandbox.channel` for the format): a descriptor with
+no path and a per-run key, both taken over while this module is imported, before any of the
+repository's modules are. After `pytest_configure` this module keeps neither (it even leaves
+`sys.modules`): the plugin object alone can sign, and a fresh import of the module gets nothing.
+
+Beyond the outcomes it records what the supervisor needs to cross-check them: the collected ids
+with their static skip / xfail marks, the number of test reports, a `done` record with the
+session's exit status, and `tampered` when a test module's functions or the builtins were
+replaced while the tests ran.
+
 Environment:
-  REPOMEND_SANDBOX_REPORT     path of the JSON-lines report (required)
+  REPOMEND_SANDBOX_CHANNEL    "<key fd>,<results fd>" (required; removed on import)
   REPOMEND_SANDBOX_SELECT     JSON list of requested node ids ("" or absent: keep everything)
   REPOMEND_SANDBOX_COVERAGE   JSON list of repo-relative files to measure per test
   REPOMEND_SANDBOX_MAX_TEXT   bound on each message / traceback in characters
@@ -13,8 +23,13 @@ Environment:
 
 from __future__ import annotations
 
+import builtins
+import hashlib
+import hmac
 import json
 import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,16 +49,35 @@ def _matches(nodeid: str, requested: str) -> bool:
     return nodeid == requested or nodeid.startswith(requested + "::") or nodeid.startswith(requested + "[")
 
 
-class _Report:
-    def __init__(self, path: str) -> None:
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives for the session
+def _open_channel() -> Callable[[dict[str, Any]], None] | None:
+    """Take the key and the results descriptor over; the writer closes over both, nothing else
+    holds them. None when no channel was given (the plugin then stays inert)."""
+    spec = os.environ.pop("REPOMEND_SANDBOX_CHANNEL", "")
+    if not spec:
+        return None
+    key_fd, results_fd = (int(part) for part in spec.split(","))
+    chunks = []
+    while chunk := os.read(key_fd, 4096):
+        chunks.append(chunk)
+    os.close(key_fd)
+    mac = hmac.new(bytes.fromhex(b"".join(chunks).decode()), digestmod=hashlib.sha256)
+    del chunks
+    write, dumps, copy = os.write, json.dumps, mac.copy
+    seq = [0]
 
-    def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+    def send(record: dict[str, Any]) -> None:
+        body = dumps({**record, "seq": seq[0]}).encode()
+        signer = copy()
+        signer.update(str(seq[0]).encode() + b":" + body)
+        line = signer.hexdigest().encode() + b" " + body + b"\n"
+        while line:
+            line = line[write(results_fd, line) :]
+        seq[0] += 1
 
-    def close(self) -> None:
-        self._file.close()
+    return send
+
+
+_send = _open_channel()
 
 
 class _Coverage:
@@ -79,9 +113,78 @@ class _Coverage:
         return result
 
 
+class _Snapshot:
+    """Who the test modules' functions and classes (and those of the repository modules they
+    name) and the builtins are at collection; replaced ones are named after each test."""
+
+    def __init__(self, items: list[pytest.Item], root: str) -> None:
+        self._watched: list[tuple[str, Any, dict[str, int]]] = [("builtins", builtins, _identities(builtins))]
+        seen: set[int] = {id(builtins)}
+        for item in items:
+            module = getattr(item, "module", None)
+            if module is None or id(module) in seen:
+                continue
+            seen.add(id(module))
+            self._watched.append((module.__name__, module, _identities(module)))
+            for value in list(vars(module).values()):
+                origin = getattr(value, "__file__", None) if isinstance(value, type(sys)) else None
+                if origin and id(value) not in seen and _own(os.path.realpath(origin), root):
+                    seen.add(id(value))
+                    self._watched.append((value.__name__, value, _identities(value)))
+
+    def replaced(self) -> list[str]:
+        found = []
+        for name, module, identities in self._watched:
+            namespace = vars(module)
+            for attr, ident in identities.items():
+                if id(namespace.get(attr)) != ident:
+                    found.append(f"{name}.{attr}")
+        return found
+
+
+def _own(path: str, root: str) -> bool:
+    """A module of the repository itself, not of an environment kept inside it."""
+    return path.startswith(root + os.sep) and "site-packages" not in path.split(os.sep)
+
+
+def _identities(module: Any) -> dict[str, int]:
+    return {
+        name: id(value)
+        for name, value in list(vars(module).items())
+        if callable(value) and not name.startswith("__")
+    }
+
+
+def _static_mark(item: pytest.Item) -> str | None:
+    """'skip' / 'xfail' when the test's own marks (conditions evaluated) say so before it runs."""
+    try:
+        from _pytest.skipping import evaluate_skip_marks, evaluate_xfail_marks
+
+        if evaluate_skip_marks(item) is not None:
+            return "skip"
+        if evaluate_xfail_marks(item) is not None:
+            return "xfail"
+    except Exception:
+        return None
+    return None
+
+
+class _Report:
+    def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
+        self._send = send
+        self.tests = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        if record.get("kind") == "test":
+            self.tests += 1
+        self._send(record)
+
+
 class SandboxPlugin:
-    def __init__(self, config: pytest.Config) -> None:
-        self._report = _Report(os.environ["REPOMEND_SANDBOX_REPORT"])
+    def __init__(self, config: pytest.Config, send: Callable[[dict[str, Any]], None]) -> None:
+        self._report = _Report(send)
+        self._snapshot: _Snapshot | None = None
+        self._tampered: set[str] = set()
         select = os.environ.get("REPOMEND_SANDBOX_SELECT")
         self._requested: list[str] | None = json.loads(select) if select else None
         self._tests: dict[str, dict[str, Any]] = {}
@@ -116,7 +219,11 @@ class SandboxPlugin:
             self._report.write({"kind": "not_found", "nodeid": nodeid})
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self._report.write({"kind": "collected", "nodeids": [i.nodeid for i in session.items]})
+        marked = {i.nodeid: mark for i in session.items if (mark := _static_mark(i)) is not None}
+        self._report.write(
+            {"kind": "collected", "nodeids": [i.nodeid for i in session.items], "marked": marked}
+        )
+        self._snapshot = _Snapshot(session.items, os.path.realpath(str(session.config.rootpath)))
 
     # running --------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
@@ -129,6 +236,11 @@ class SandboxPlugin:
         record = self._tests.pop(item.nodeid, None)
         if record is not None:
             self._report.write(record)
+        if self._snapshot is not None:
+            replaced = [name for name in self._snapshot.replaced() if name not in self._tampered]
+            if replaced:
+                self._tampered.update(replaced)
+                self._report.write({"kind": "tampered", "nodeid": item.nodeid, "replaced": replaced})
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):
@@ -158,14 +270,15 @@ class SandboxPlugin:
         if report.skipped and "message" not in record and isinstance(report.longrepr, tuple):
             record["message"] = _bounded(str(report.longrepr[2]))
 
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self._coverage is not None:
             try:
                 self._report.write({"kind": "coverage", "data": self._coverage.finish()})
             except Exception as exc:
                 self._report.write({"kind": "coverage_error", "message": repr(exc)})
-        self._report.write({"kind": "done", "exitstatus": int(exitstatus)})
-        self._report.close()
+        status = int(session.exitstatus)
+        self._report.write({"kind": "done", "exitstatus": status, "reports": self._report.tests})
 
 
 def _short_traceback(item: pytest.Item, call: pytest.CallInfo[None]) -> str:
@@ -179,5 +292,9 @@ def _short_traceback(item: pytest.Item, call: pytest.CallInfo[None]) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get("REPOMEND_SANDBOX_REPORT"):
-        config.pluginmanager.register(SandboxPlugin(config), "repomend-sandbox")
+    global _send
+    send, _send = _send, None
+    sys.modules.pop(__name__, None)
+    if send is not None:
+        send({"kind": "started"})
+        config.pluginmanager.register(SandboxPlugin(config, send), "repomend-sandbox")

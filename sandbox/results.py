@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+SPARED = frozenset({"skipped", "xfailed", "xpassed"})
+"""Outcomes that do not count against a run when the test's own marks expect them."""
 
 
 @dataclass
@@ -42,18 +44,40 @@ class RunResult:
     """nodeid -> repo-relative path -> executed line numbers, when coverage was requested."""
     coverage_error: str | None = None
     """Why coverage is None although it was requested (callers fall back to naming)."""
+    collected: list[str] = field(default_factory=list)
+    """The node ids pytest collected and kept for this run."""
+    marked: dict[str, str] = field(default_factory=dict)
+    """nodeid -> 'skip' | 'xfail' for collected tests whose own marks say so before they run."""
+    not_run: list[str] = field(default_factory=list)
+    """Collected tests without an outcome: the run stopped (or was stopped) before them."""
+    integrity: str | None = None
+    """Why the records are not the run's trustworthy account (then `crashed` is set too)."""
+    replaced: list[str] = field(default_factory=list)
+    """Functions or classes of the test modules (and of the repository modules they name) and
+    builtins that were replaced while the tests ran, as `module.name`."""
 
     @property
     def passed(self) -> bool:
-        """True only when tests ran and every one of them passed (skips alone do not count)."""
-        ran = [t for t in self.tests if t.outcome not in ("skipped",)]
+        """Every collected test ran and passed, on a complete, authenticated record set.
+
+        A skip, xfail or xpass counts against it, except where the test's own static mark says
+        so: with no reference to compare with, a dodged test must never look like a pass. This
+        is `repomend.verdict.judge` without a reference; "fixed" is decided there."""
+        marked = self.marked
         return (
-            bool(ran)
-            and not self.timed_out
-            and not self.crashed
-            and not self.collection_errors
-            and all(t.outcome in ("passed", "xfailed") for t in ran)
+            any(t.outcome == "passed" for t in self.tests)
+            and not (self.timed_out or self.crashed or self.collection_errors or self.killed_reason)
+            and not self.replaced
+            and all(nodeid in marked for nodeid in self.not_run)
+            and all(t.outcome == "passed" or (t.outcome in SPARED and t.nodeid in marked) for t in self.tests)
         )
+
+    @property
+    def start_failure(self) -> str | None:
+        """One line when the interpreter never got as far as running pytest: nothing a candidate
+        changes can help, so callers stop before asking a model."""
+        problem = self.integrity or ""
+        return problem if problem.startswith("the interpreter could not start") else None
 
     @property
     def failures(self) -> list[TestResult]:

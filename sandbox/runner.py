@@ -22,15 +22,28 @@ namespaces and a writable cgroup pids controller; `check_isolation()` lists what
 rlimits, and a process-group kill, but no namespaces (a setsid child can survive it, and an
 editable install of the repository still imports the original files).
 
-Not guaranteed: the candidate runs in the same process as pytest, so hostile code can forge
-its own test outcomes; callers that need more must re-check independently. CPU time is not
-limited beyond the wall clock.
+Integrity of the results (both modes): the per-test records come back through
+`sandbox.channel` (a descriptor with no path, an HMAC under a per-run key), and they count only
+when complete and consistent with what the supervisor sees from outside: the process's own exit
+status equals the one the plugin reported in its `done` record, every collected test has exactly
+one report and the count matches, and pytest's own exit status and summary line agree with the
+outcomes. Anything else sets `RunResult.integrity` and `crashed`. Test module functions and
+builtins replaced while the tests ran are listed in `RunResult.replaced` (the verdict compares
+them with the reference run's, where a fixture may replace things on purpose). In strict
+isolation the repository's test files and conftest.py files are read-only inside the sandbox, so
+a candidate cannot rewrite or remove the tests that judge it.
+
+Not guaranteed: the candidate runs in the same process as pytest; code that reaches pytest's
+objects in memory (through `gc`, frames, `sys.modules`) could still change what pytest reports.
+That is why candidates are screened before they run (`repomend.screen`) and a fix is run a
+second time in a fresh sandbox. CPU time is not limited beyond the wall clock.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -43,22 +56,26 @@ from pathlib import Path
 from typing import Literal
 
 from sandbox import cgroups, isolation
+from sandbox.channel import Channel, Received
 from sandbox.interpreter import Interpreter, own_coverage_package, probe
 from sandbox.isolation import IsolationUnavailable, check_isolation
 from sandbox.limits import Limits
 from sandbox.process import Finished, launch, rlimit_prefix, watch
 from sandbox.results import CollectResult, RunResult, TestResult
-from sandbox.workspace import apply_overrides, copy_repository
+from sandbox.workspace import apply_overrides, copy_repository, test_files
 
 __all__ = [
     "IsolationUnavailable",
     "Limits",
+    "check_interpreter",
     "check_isolation",
     "collect_tests",
     "run_tests",
 ]
 
 Isolation = Literal["strict", "none"]
+START_FAILURE = "the interpreter could not start pytest in the sandbox"
+"""How `RunResult.integrity` begins when not even the plugin started (see RunResult.start_failure)."""
 PLUGIN_MODULE = "_repomend_sandbox_plugin"
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
 OUTCOMES = frozenset({"passed", "failed", "error", "skipped", "xfailed", "xpassed"})
@@ -87,12 +104,11 @@ def run_tests(
             coverage_error = session.lend_coverage()
         env = run_environment(select, coverage_include if coverage_error is None else None)
         if select and not paths:
-            finished, records = Finished(None, "", 0.0), []
+            finished, received = Finished(None, "", 0.0), Received()
         else:
-            finished, records = session.run_pytest([*PYTEST_OPTIONS, *paths], env, limits)
-        parsed = _Parsed.from_records(records)
+            finished, received = session.run_pytest([*PYTEST_OPTIONS, *paths], env, limits)
     return run_result(
-        finished, parsed, ran=bool(paths), missing=missing,
+        finished, received, ran=bool(paths), missing=missing,
         coverage_include=coverage_include, coverage_error=coverage_error,
     )  # fmt: skip
 
@@ -107,14 +123,16 @@ def run_environment(select: list[str], coverage: Sequence[str] | None) -> dict[s
 
 def run_result(
     finished: Finished,
-    parsed: _Parsed,
+    received: Received,
     *,
     ran: bool,
     missing: list[str],
     coverage_include: Sequence[str] | None,
     coverage_error: str | None,
 ) -> RunResult:
-    """Fold the supervisor's verdict and the plugin's records into one RunResult."""
+    """Fold what the supervisor saw and the plugin's records into one RunResult."""
+    parsed = _Parsed.from_records(received.records)
+    integrity = integrity_problem(received, parsed, finished) if ran else None
     not_found = missing + [n for n in parsed.not_found if n not in missing]
     if coverage_include and coverage_error is None:
         coverage_error = parsed.coverage_error or (
@@ -123,8 +141,8 @@ def run_result(
     return RunResult(
         tests=parsed.tests,
         timed_out=finished.timed_out,
-        crashed=ran and not parsed.done and not finished.timed_out,
-        exit_code=parsed.exit_code if parsed.done else finished.exit_code,
+        crashed=ran and (integrity is not None or not parsed.done) and not finished.timed_out,
+        exit_code=finished.exit_code,
         collection_errors=parsed.collection_errors + [f"not found: {n}" for n in not_found],
         output=finished.output,
         duration=finished.duration,
@@ -132,7 +150,86 @@ def run_result(
         not_found=not_found,
         coverage=parsed.coverage if coverage_include and coverage_error is None else None,
         coverage_error=coverage_error,
+        collected=parsed.collected,
+        marked=parsed.marked,
+        not_run=[n for n in parsed.collected if n not in {t.nodeid for t in parsed.tests}],
+        integrity=integrity,
+        replaced=parsed.tampered,
     )
+
+
+def integrity_problem(received: Received, parsed: _Parsed, finished: Finished) -> str | None:
+    """Why the records cannot be trusted as the run's own account; None when they can.
+
+    A run stopped by a limit is judged by that limit: its records are cut short by design."""
+    if finished.timed_out or finished.killed_reason:
+        return None
+    if received.problem is not None:
+        return received.problem
+    if not received.records:
+        last = next((line for line in reversed(finished.output.splitlines()) if line.strip()), "no output")
+        return f"{START_FAILURE} (exit status {finished.exit_code}): {last.strip()[:300]}"
+    if not parsed.done:
+        return f"the test process ended (exit status {finished.exit_code}) without its done record"
+    if parsed.exit_code != finished.exit_code:
+        return (
+            f"pytest reported exit status {parsed.exit_code} but its process exited with {finished.exit_code}"
+        )
+    if parsed.reports != parsed.test_records:
+        return f"{parsed.test_records} test reports arrived, the plugin counted {parsed.reports}"
+    if parsed.duplicates:
+        return f"a test was reported twice: {parsed.duplicates[0]}"
+    collected = set(parsed.collected)
+    strays = [t.nodeid for t in parsed.tests if t.nodeid not in collected]
+    if strays:
+        return f"a report for a test that was not collected: {strays[0]}"
+    return _disagreement(parsed, finished.output)
+
+
+SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s", re.MULTILINE)
+
+
+def _disagreement(parsed: _Parsed, output: str) -> str | None:
+    """Where the records contradict pytest's own bookkeeping: its exit status (1 only when a test
+    failed or a file did not collect) and the counts of its last summary line, when printed."""
+    failing = sum(1 for t in parsed.tests if t.outcome in ("failed", "error"))
+    broken = failing + len(parsed.collection_errors)
+    if parsed.exit_code == 0 and broken:
+        return f"pytest exited 0 although {broken} test(s) failed or did not collect"
+    if parsed.exit_code == 1 and not broken:
+        return "pytest says tests failed, but every record says otherwise"
+    found = SUMMARY.findall(output)
+    if found:
+        counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", found[-1])}
+        said = counts.get("passed", 0)
+        recorded = sum(1 for t in parsed.tests if t.outcome == "passed")
+        if recorded > said:
+            return f"pytest's summary counts {said} passed test(s), the records {recorded}"
+    return None
+
+
+def check_interpreter(
+    repo: Path,
+    *,
+    python: str | Path,
+    limits: Limits = Limits(),  # noqa: B008 - frozen dataclass, safe as a default
+    isolation: Literal["strict", "none"] = "strict",
+) -> str | None:
+    """One line saying why `python` cannot run pytest inside the sandbox, or None when it can.
+
+    Cheap (one start of the interpreter), so callers ask before anything slow: a model."""
+    with _Session(repo, python, isolation, {}) as session:
+        start = time.monotonic()
+        proc, group = session.launch(["-c", "import pytest"], {}, limits)
+        try:
+            finished = watch(proc, limits=limits, group=group, start=start)
+        finally:
+            if group is not None:
+                group.remove()
+    if finished.exit_code == 0:
+        return None
+    last = next((line for line in reversed(finished.output.splitlines()) if line.strip()), "no output")
+    return f"the interpreter {python} cannot run pytest in the sandbox: {last.strip()[:300]}"
 
 
 def collect_tests(
@@ -145,14 +242,15 @@ def collect_tests(
 ) -> CollectResult:
     """Node ids of the repository's tests (under `paths`, default: its configured suite)."""
     with _Session(repo, python, isolation, {}) as session:
-        finished, records = session.run_pytest([*PYTEST_OPTIONS, "--collect-only", *paths], {}, limits)
-        parsed = _Parsed.from_records(records)
+        finished, received = session.run_pytest([*PYTEST_OPTIONS, "--collect-only", *paths], {}, limits)
+        parsed = _Parsed.from_records(received.records)
+    integrity = integrity_problem(received, parsed, finished)
     return CollectResult(
         node_ids=parsed.collected,
         collection_errors=parsed.collection_errors,
         timed_out=finished.timed_out,
-        crashed=not parsed.done and not finished.timed_out,
-        exit_code=parsed.exit_code if parsed.done else finished.exit_code,
+        crashed=integrity is not None and not finished.timed_out,
+        exit_code=finished.exit_code,
         output=finished.output,
         duration=finished.duration,
         killed_reason=finished.killed_reason,
@@ -160,7 +258,7 @@ def collect_tests(
 
 
 class _Session:
-    """One throw-away workspace: the copy, the plugin, the report file; removed on exit."""
+    """One throw-away workspace: the copy and the plugin; removed on exit."""
 
     def __init__(self, repo: Path, python: str | Path, mode: Isolation, overrides: Mapping[str, str]) -> None:
         if mode not in ("strict", "none"):
@@ -174,6 +272,7 @@ class _Session:
         self.interpreter: Interpreter = probe(python)
         self.overrides = overrides
         self.extra_readable: list[str] = []
+        self.channel: Channel | None = None
 
     def __enter__(self) -> _Session:
         self.tmp = Path(tempfile.mkdtemp(prefix="repomend-sandbox-"))
@@ -183,13 +282,14 @@ class _Session:
             self.support = self.tmp / "support"
             self.support.mkdir()
             shutil.copyfile(PLUGIN_SOURCE, self.support / f"{PLUGIN_MODULE}.py")
-            (self.tmp / "report").mkdir()
         except BaseException:
             _remove_tree(self.tmp)
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.channel is not None:
+            self.channel.close()
         _remove_tree(self.tmp)
 
     def paths_for(self, test_ids: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -215,7 +315,7 @@ class _Session:
 
     def run_pytest(
         self, args: list[str], extra_env: Mapping[str, str], limits: Limits
-    ) -> tuple[Finished, list[dict]]:
+    ) -> tuple[Finished, Received]:
         start = time.monotonic()
         proc, group = self.launch(["-m", "pytest", *args], extra_env, limits)
         try:
@@ -233,10 +333,12 @@ class _Session:
         *,
         stdin: int = subprocess.DEVNULL,
     ) -> tuple[subprocess.Popen[bytes], cgroups.RunGroup | None]:
-        """Start the repository's interpreter with `python_args` in this workspace's sandbox;
-        the caller supervises it and removes the group."""
+        """Start the repository's interpreter with `python_args` in this workspace's sandbox, with
+        a fresh results channel; the caller supervises it and removes the group."""
         strict = self.mode == "strict"
-        report_dir = isolation.INSIDE_REPORT if strict else str(self.tmp / "report")
+        if self.channel is not None:
+            self.channel.close()
+        self.channel = channel = Channel()
         support = isolation.INSIDE_SUPPORT if strict else str(self.support)
         home = _host_home() if strict else str(self.tmp / "home")
         python_bin = str(Path(self.interpreter.path).parent)
@@ -248,7 +350,7 @@ class _Session:
             "PYTHONPATH": support,
             "PYTHONNOUSERSITE": "1",
             "PY_COLORS": "0",
-            "REPOMEND_SANDBOX_REPORT": f"{report_dir}/results.jsonl",
+            **channel.environment(),
             **extra_env,
         }
         command = [self.interpreter.path, *python_args]
@@ -256,7 +358,9 @@ class _Session:
             Path(home).mkdir(exist_ok=True)
             argv = [*rlimit_prefix(limits), *command]
             cwd = str(self.workspace.root)
-            return launch(argv, env=env, cwd=cwd, group=None, stdin=stdin), None
+            proc = launch(argv, env=env, cwd=cwd, group=None, stdin=stdin, pass_fds=channel.pass_fds)
+            channel.handed_over()
+            return proc, None
         group = cgroups.create(limits.max_processes, limits.memory_mb)
         argv = isolation.bwrap_argv(
             repo=str(self.repo),
@@ -264,20 +368,24 @@ class _Session:
             shared=self.workspace.shared,
             readable=[*self.interpreter.readable_paths(), *self.extra_readable],
             support=str(self.support),
-            report=str(self.tmp / "report"),
             home=home,
             tmp_bytes=limits.file_size_mb * 1024 * 1024,
+            protected=test_files(self.workspace.root),
         )
         argv = [*rlimit_prefix(limits), *argv, "--", *command]
         try:
-            return launch(argv, env=env, cwd=str(self.tmp), group=group, stdin=stdin), group
+            proc = launch(
+                argv, env=env, cwd=str(self.tmp), group=group, stdin=stdin, pass_fds=channel.pass_fds
+            )
         except BaseException:
             group.remove()
             raise
+        channel.handed_over()
+        return proc, group
 
-    def records(self) -> list[dict]:
-        """What the plugin reported so far."""
-        return _read_records(self.tmp / "report" / "results.jsonl")
+    def records(self) -> Received:
+        """What the plugin reported so far, authenticated."""
+        return self.channel.receive() if self.channel is not None else Received()
 
 
 @dataclass
@@ -290,6 +398,12 @@ class _Parsed:
     coverage_error: str | None = None
     done: bool = False
     exit_code: int | None = None
+    marked: dict[str, str] = field(default_factory=dict)
+    reports: int = 0
+    """Test reports the plugin says it wrote (from its done record)."""
+    test_records: int = 0
+    duplicates: list[str] = field(default_factory=list)
+    tampered: list[str] = field(default_factory=list)
 
     @classmethod
     def from_records(cls, records: list[dict]) -> _Parsed:
@@ -298,6 +412,9 @@ class _Parsed:
         for record in records:
             kind = record.get("kind")
             if kind == "test" and record.get("outcome") in OUTCOMES:
+                parsed.test_records += 1
+                if str(record["nodeid"]) in by_id:
+                    parsed.duplicates.append(str(record["nodeid"]))
                 by_id[str(record["nodeid"])] = TestResult(
                     nodeid=str(record["nodeid"]),
                     outcome=record["outcome"],
@@ -312,31 +429,18 @@ class _Parsed:
                 parsed.not_found.append(str(record.get("nodeid")))
             elif kind == "collected":
                 parsed.collected = [str(n) for n in record.get("nodeids", [])]
+                parsed.marked = {str(k): str(v) for k, v in (record.get("marked") or {}).items()}
+            elif kind == "tampered":
+                parsed.tampered.extend(str(name) for name in record.get("replaced", []))
             elif kind == "coverage":
                 parsed.coverage = record.get("data")
             elif kind == "coverage_error":
                 parsed.coverage_error = f"coverage failed inside the sandbox: {record['message']}"
             elif kind == "done":
                 parsed.done, parsed.exit_code = True, int(record.get("exitstatus", -1))
+                parsed.reports = int(record.get("reports", -1))
         parsed.tests = list(by_id.values())
         return parsed
-
-
-def _read_records(path: Path) -> list[dict]:
-    """JSON lines; a line cut short by a kill (or garbage) is skipped, not fatal."""
-    records = []
-    try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
-                    records.append(record)
-    except FileNotFoundError:
-        pass
-    return records
 
 
 def _host_home() -> str:

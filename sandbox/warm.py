@@ -9,7 +9,8 @@ files into the spare's copy, sends the test selection down the pipe, and supervi
 like a cold run: the wall clock starts at that moment, the whole tree is killed on a limit,
 output is capped. Each spare serves one run and is then destroyed; the next one is started in
 the background. Nothing is shared between candidates, so the guarantees of `sandbox.runner`
-hold unchanged.
+hold unchanged, and so do those of the results channel: each spare has its own key, which its
+plugin takes over while the spare starts, before any repository module is imported.
 
 Differences from a cold run, by construction: pytest and its dependencies are imported from
 the original files (a candidate file that shadows one of them is not picked up), and
@@ -28,13 +29,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from sandbox import cgroups
+from sandbox.channel import Received
 from sandbox.limits import Limits
 from sandbox.process import Finished, kill_tree, watch
 from sandbox.results import RunResult
 from sandbox.runner import (
     PYTEST_OPTIONS,
     Isolation,
-    _Parsed,
     _Session,
     run_environment,
     run_result,
@@ -232,7 +233,7 @@ class WarmRunner:
         paths, missing = session.paths_for(select)
         coverage_error = spare.coverage_error
         if select and not paths:
-            finished, records = Finished(None, "", 0.0), []
+            finished, received = Finished(None, "", 0.0), Received()
         else:
             env = run_environment(select, coverage_include if coverage_error is None else None)
             order = json.dumps({"args": [*PYTEST_OPTIONS, *paths], "env": env}) + "\n"
@@ -241,8 +242,8 @@ class WarmRunner:
             spare.proc.stdin.write(order.encode())
             spare.proc.stdin.close()
             finished = watch(spare.proc, limits=self._limits, group=spare.group, start=start)
-            records = session.records()
+            received = session.records()
         return run_result(
-            finished, _Parsed.from_records(records), ran=bool(paths), missing=missing,
+            finished, received, ran=bool(paths), missing=missing,
             coverage_include=coverage_include, coverage_error=coverage_error,
         )  # fmt: skip

@@ -51,6 +51,26 @@ def copy_repository(repo: Path, dest: Path) -> Workspace:
     return workspace
 
 
+def is_test_file(name: str) -> bool:
+    """pytest's default test file names, and conftest.py (it holds fixtures and hooks)."""
+    return name == "conftest.py" or (
+        name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+    )
+
+
+def test_files(root: Path) -> list[str]:
+    """Repo-relative test files of the copy (shared and dropped folders are not in it)."""
+    found = []
+    for directory, folders, names in os.walk(root):
+        folders[:] = [f for f in folders if f not in DROPPED_NAMES and not f.startswith(".")]
+        found += [
+            os.path.relpath(os.path.join(directory, name), root)
+            for name in names
+            if is_test_file(name) and not os.path.islink(os.path.join(directory, name))
+        ]
+    return sorted(found)
+
+
 def apply_overrides(root: Path, overrides: Mapping[str, str]) -> None:
     """Write each override into the copy, never through a symlink that could leave it."""
     real_root = root.resolve()

@@ -92,6 +92,12 @@ class RepairOut(BaseModel):
     diff: str | None = Field(description="Unified diff of the file, when fixed")
     last_attempt_diff: str | None = None
     failure: str | None = Field(default=None, description="Why the last attempt failed")
+    basis: dict | None = Field(
+        default=None,
+        description="What the outcome rests on: `summary`, `reference`, the tests that `ran`, `passed`, "
+        "were `neutral` (skipped as in the reference), `dodged` or `failed`, and `second_run` "
+        "(agreed / disagreed)",
+    )
     turns: list[TurnOut]
     error: dict | None = None
     seconds: float | None = None

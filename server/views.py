@@ -40,7 +40,7 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
             for turn in trajectory.turns
         ]
         final = trajectory.final
-        if trajectory.status is Status.UNFIXED and final is not None:
+        if trajectory.status in (Status.UNFIXED, Status.UNVERIFIED) and final is not None:
             last_attempt_diff = trajectory.diff(final.new_source) if final.new_source else None
             failure = trajectory.turns[-1].feedback
     else:
@@ -59,7 +59,7 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
             )
             for t in chosen
         ]
-        if row.status is RepairStatus.UNFIXED and chosen:
+        if row.status in (RepairStatus.UNFIXED, RepairStatus.UNVERIFIED) and chosen:
             failure = chosen[-1].feedback
     error = {"code": row.error_code, "message": row.error_message} if row.error_code else None
     if error is None and job is not None and job.error_code:
@@ -78,6 +78,7 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
         diff=row.diff,
         last_attempt_diff=last_attempt_diff,
         failure=failure,
+        basis=row.basis or (trajectory.basis if trajectory is not None else None),
         turns=turns,
         error=error,
         seconds=row.seconds,

@@ -19,6 +19,7 @@ from typing import Literal
 
 from repomend.loop import RepairRequest, TestRunner
 from repomend.source import CandidateRejected, SourceError, find_method, method_text, splice
+from repomend.verdict import Reference, judge
 from training.generate import current_source
 from training.mutation import OPERATORS, in_trial_order, mutants
 from training.records import MethodRecord
@@ -138,9 +139,11 @@ def break_method(
     except SourceError:
         return _generate_item(record, source)
     candidates = in_trial_order(mutants(source, method, OPERATORS), key=record.id, seed=seed)
+    truth = run(repo, record.tests, overrides={record.path: source})
+    reference = Reference.of(truth, "the ground truth")
     for mutant in candidates[:MAX_MUTANT_TRIALS]:
         result = run(repo, record.tests, overrides={record.path: mutant.source})
-        if result.passed or result.timed_out or result.crashed:
+        if judge(result, reference).passed or result.timed_out or result.crashed:
             continue  # survived, or a verdict that may not repeat: not a reproducible bug
         broken = method_text(mutant.source, find_method(mutant.source, record.qualname))
         return BenchmarkItem(

@@ -29,7 +29,7 @@ from repomend.backends.base import Backend, BackendError
 from repomend.conversation import Mode
 from repomend.loop import RepairCancelled, RepairOptions, repair
 from repomend.settings import Settings
-from repomend.source import SourceError, find_method, method_text
+from repomend.source import CandidateRejected, SourceError, find_method, method_text, splice
 from repomend.trajectory import Attempt, Status, Trajectory
 from training.benchmark import Benchmark, BenchmarkItem, Start, build_benchmark, choose_methods
 from training.codebleu import codebleu, corpus_codebleu
@@ -250,10 +250,13 @@ def run_cell(
         start = "repair" if item.start == "mutant" else "generate"
         with borrow_runner() as run:
             try:
+                truth = splice(item.source, find_method(item.source, item.qualname), item.ground_truth)
+                reference = run(repo, item.tests, overrides={item.path: truth})  # memoised by the pool
+                request = replace(item.request(repo), reference=reference, ground_truth=item.ground_truth)
                 trajectory = repair(
-                    item.request(repo), backend, run, replace(options, start=start), should_cancel=cancelled
+                    request, backend, run, replace(options, start=start), should_cancel=cancelled
                 )
-            except (BackendError, SourceError) as err:
+            except (BackendError, SourceError, CandidateRejected) as err:
                 return error_result(item, err)
         if trajectory.status is Status.CANCELLED:
             raise RepairCancelled
@@ -280,7 +283,7 @@ def token_counter(settings: Settings) -> tuple[Callable[[str], int], str]:
     """Reasoning tokens as the served model counts them; a tokenizer-free estimate otherwise."""
     from training.reasoning import count_tokens
 
-    if settings.backend == "transformers":
+    if settings.engine == "transformers":
         try:
             from transformers import AutoTokenizer
 
@@ -419,7 +422,7 @@ def evaluate(
             "workers": size,
             "seed": seed,
             "limit": limit,
-            "backend": settings.backend,
+            "engine": settings.engine,
             "model": settings.model,
             "max_new_tokens": settings.max_new_tokens,
             "thinking_budget": settings.thinking_budget,

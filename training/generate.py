@@ -40,6 +40,7 @@ from repomend.loop import (
 from repomend.settings import Settings
 from repomend.source import SourceError, find_method, method_text, remove_body
 from repomend.trajectory import Status, Trajectory
+from repomend.verdict import Reference, judge
 from sandbox.results import RunResult
 from training.mutation import OPERATORS, in_trial_order, mutants
 from training.records import ExtractionManifest, MethodRecord, read_manifest, read_records
@@ -124,7 +125,12 @@ def ground_truth_fails(repo: Path, record: MethodRecord, source: str, run: TestR
     result = run(repo, record.tests, overrides={record.path: source})
     if result.timed_out:
         raise UnitNotRun(f"the tests of {record.id} ran past the time limit")
-    return not result.passed
+    return not judge(result, Reference.of(result, "the ground truth")).passed
+
+
+def ground_truth_run(repo: Path, record: MethodRecord, source: str, run: TestRunner) -> RunResult:
+    """The reference every answer of a unit is judged against (memoised: already run once)."""
+    return run(repo, record.tests, overrides={record.path: source})
 
 
 def variant_for(teacher: Teacher, start: Start) -> str:
@@ -152,14 +158,18 @@ class RunnerPool:
     Warm runners keep a sandbox started for the next candidate. The memo answers a run of the
     same tests on the same file contents without running them again: the ground truth of a
     method is spliced back many times (once per mutant), and teachers repeat themselves.
+    Each runner's `confirm` is the second opinion the loop asks for a passing answer: a cold
+    sandbox per call, with a memo of its own (the same answer is not re-confirmed).
     """
 
     def __init__(self, repo: Path, python: str | Path, settings: Settings, size: int, warm: bool) -> None:
         self._free: queue.Queue[TestRunner] = queue.Queue()
         self._warm: list[WarmRunner] = []
         self._memo: dict[str, RunResult] = {}
+        self._confirmed: dict[str, RunResult] = {}
         self._memo_lock = threading.Lock()
         self.memo_hits = 0
+        cold = sandbox_test_runner(settings, python)
         for _ in range(size):
             if warm:
                 from sandbox.warm import WarmRunner
@@ -171,21 +181,23 @@ class RunnerPool:
                     isolation=settings.sandbox.isolation,
                 )
                 self._warm.append(runner)
-                self._free.put(self._memoised(_warm_test_runner(runner)))
+                first = self._memoised(_warm_test_runner(runner), self._memo)
             else:
-                self._free.put(self._memoised(sandbox_test_runner(settings, python)))
+                first = self._memoised(cold, self._memo)
+            first.confirm = self._memoised(cold, self._confirmed)  # type: ignore[attr-defined]
+            self._free.put(first)
 
-    def _memoised(self, run: TestRunner) -> TestRunner:
+    def _memoised(self, run: TestRunner, memo: dict[str, RunResult]) -> TestRunner:
         def memo_run(repo: Path, test_ids: Sequence[str], *, overrides: Mapping[str, str]) -> RunResult:
             key = short_hash(json.dumps([list(test_ids), sorted(overrides.items())]))
             with self._memo_lock:
-                if key in self._memo:
+                if key in memo:
                     self.memo_hits += 1
-                    return self._memo[key]
+                    return memo[key]
             result = run(repo, test_ids, overrides=overrides)
             if not (result.timed_out or result.crashed or result.killed_reason):  # those may not repeat
                 with self._memo_lock:
-                    self._memo[key] = result
+                    memo[key] = result
             return result
 
         return memo_run
@@ -234,9 +246,15 @@ def _item(
     }
 
 
-def _request(repo: Path, record: MethodRecord, source: str) -> RepairRequest:
+def _request(repo: Path, record: MethodRecord, source: str, reference: RunResult) -> RepairRequest:
     return RepairRequest(
-        repo=repo, path=record.path, qualname=record.qualname, tests=record.tests, source=source
+        repo=repo,
+        path=record.path,
+        qualname=record.qualname,
+        tests=record.tests,
+        source=source,
+        reference=reference,
+        ground_truth=record.method_text,
     )
 
 
@@ -258,13 +276,18 @@ def run_mutation_unit(
     kept_by_operator: Counter[str] = Counter()
     items: list[dict] = []
     loop_options = RepairOptions(mode=Mode.NO_THINK, max_turns=1, start="repair")
+    reference = ground_truth_run(repo, record, source, run)
     for mutant in candidates[: options.max_mutant_trials]:
         if stats["kept"] >= options.mutants_per_method:
             break
         stats["tried"] += 1
         backend = ScriptedBackend([record.ground_truth_reply()], name="mutation")
         trajectory = repair(
-            _request(repo, record, mutant.source), backend, run, loop_options, should_cancel=should_cancel
+            _request(repo, record, mutant.source, reference),
+            backend,
+            run,
+            loop_options,
+            should_cancel=should_cancel,
         )
         if trajectory.status is Status.CANCELLED:
             raise RepairCancelled
@@ -319,7 +342,7 @@ def run_model_unit(
         )
     extra: dict[str, object] = {}
     if options.start == "generate":
-        request = _request(repo, unit.record, source)
+        request = _request(repo, unit.record, source, ground_truth_run(repo, unit.record, source, run))
         trajectory = repair(
             request,
             teacher.backend,
@@ -352,9 +375,10 @@ def _repair_a_mutant(
     assert unit.teacher.backend is not None
     method = find_method(source, record.qualname)
     candidates = in_trial_order(mutants(source, method, options.operators), key=record.id, seed=options.seed)
+    reference = ground_truth_run(repo, record, source, run)
     for mutant in candidates[: options.max_mutant_trials]:
         trajectory = repair(
-            _request(repo, record, mutant.source),
+            _request(repo, record, mutant.source, reference),
             unit.teacher.backend,
             run,
             replace(loop_options, start="repair"),

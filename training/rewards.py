@@ -4,12 +4,15 @@ A completion is judged the way the repair loop judges an answer: the code block 
 spliced into the method's file, and the method's covering tests run in the sandbox (strict
 isolation, the repository's interpreter, the configured limits). The reward is
 
-- 1.0 when every covering test passes;
+- 1.0 when every covering test passes, judged by `repomend.verdict.judge` against the ground
+  truth's run (a test the ground truth runs must run and pass: skipping it earns no more than
+  failing it);
 - `partial_credit` x (share of covering tests that pass) when the tests ran but some failed
   (0.5 x by default, so any complete fix outranks every partial one);
 - 0.0 when there is no usable code block, the candidate does not splice (wrong method, syntax
-  error), it repeats the answer the tests just rejected, a test file fails to import, or the run
-  was killed (time, memory, output limits: an infinite loop earns nothing);
+  error) or the screen rejects it (`repomend.screen`: exits, test-framework control, ...), it
+  repeats the answer the tests just rejected, a test file fails to import, or the run was killed
+  (time, memory, output limits: an infinite loop earns nothing);
 
 minus `penalty_per_token` for every reasoning token beyond `free_reasoning_tokens`, at most
 `max_penalty` (so a long-winded failure scores below a terse one, and a fix stays above 0.8).
@@ -28,7 +31,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from repomend.conversation import NoCodeBlock, extract_code, split_reasoning
 from repomend.loop import TestRunner
-from repomend.source import CandidateRejected, Method, SourceError, find_method, keep_docstring, splice
+from repomend.screen import screen
+from repomend.source import (
+    CandidateRejected,
+    Method,
+    SourceError,
+    find_method,
+    keep_docstring,
+    method_text,
+    splice,
+)
+from repomend.verdict import Reference, judge
 from sandbox.results import RunResult
 from training.normalize import normalize_code
 from training.reasoning import count_tokens as count_words
@@ -94,11 +107,13 @@ def reasoning_penalty(tokens: int, config: RewardConfig) -> float:
     return min(config.max_penalty, max(0, tokens - config.free_reasoning_tokens) * config.penalty_per_token)
 
 
-def outcome_reward(result: RunResult, tests_total: int, config: RewardConfig) -> tuple[float, Verdict]:
+def outcome_reward(
+    result: RunResult, tests_total: int, config: RewardConfig, reference: Reference | None = None
+) -> tuple[float, Verdict]:
     """The reward of a candidate whose tests were run (before the reasoning penalty)."""
     if result.timed_out or result.crashed or result.killed_reason:
         return 0.0, "killed"
-    if result.passed:
+    if judge(result, reference).passed:
         return 1.0, "passed"
     if result.collection_errors:
         return 0.0, "broken_tests"
@@ -141,6 +156,7 @@ class TestOutcomeReward:
         self.count_tokens = count_tokens
         self.batches: list[dict[str, Any]] = []
         self._prepared: dict[str, _Prepared] = {}
+        self._references: dict[str, Reference] = {}
         self._lock = threading.Lock()
 
     def _prepare(self, task: RewardTask) -> _Prepared:
@@ -153,6 +169,17 @@ class TestOutcomeReward:
                 rejected = normalize_code(task.rejected_answer) if task.rejected_answer else None
                 self._prepared[task.id] = _Prepared(method, rejected)
             return self._prepared[task.id]
+
+    def _reference(self, task: RewardTask) -> Reference:
+        """The ground truth's run of the task's tests, once per task."""
+        with self._lock:
+            known = self._references.get(task.id)
+        if known is not None:
+            return known
+        with self.runners.borrow() as run:
+            reference = Reference.of(_run(run, self.repo, task, task.source), "the ground truth")
+        with self._lock:
+            return self._references.setdefault(task.id, reference)
 
     def judge(self, completion: str, task: RewardTask) -> Judgement:
         """Score one completion (thread-safe; borrows a sandbox runner for the test run)."""
@@ -177,9 +204,17 @@ class TestOutcomeReward:
             )
         except CandidateRejected as err:
             return verdict(0.0, "rejected", detail=str(err))
+        reason = screen(
+            method_text(new_source, find_method(new_source, task.qualname)),
+            method_text(task.source, prepared.method),
+            task.source,
+        )
+        if reason is not None:
+            return verdict(0.0, "rejected", detail=reason)
+        reference = self._reference(task)
         with self.runners.borrow() as run:
             result = _run(run, self.repo, task, new_source)
-        reward, what = outcome_reward(result, total, self.config)
+        reward, what = outcome_reward(result, total, self.config, reference)
         return verdict(reward, what, result.passed_count, result.killed_reason or "")
 
     def judge_all(self, completions: Sequence[str], task_ids: Sequence[str]) -> list[Judgement]:

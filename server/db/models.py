@@ -49,6 +49,8 @@ class RepairStatus(StrEnum):
     CANCELLED = "cancelled"
     FAILED = "failed"
     """The repair could not run (bad target, sandbox error); see error_code / error_message."""
+    UNVERIFIED = "unverified"
+    """An answer passed once but not in the second, fresh run: not handed over."""
 
 
 class RepairMode(StrEnum):
@@ -226,6 +228,8 @@ class Repair(Base):
     messages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     """The conversation as the model saw it (reasoning stripped): accepted fixes train from it."""
     diff: Mapped[str | None] = mapped_column(Text)
+    basis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What the outcome rests on: the tests that ran and passed, the reference, the second run."""
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

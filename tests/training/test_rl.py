@@ -75,8 +75,10 @@ def test_unusable_answers_score_zero_without_a_test_run(judge):
 def test_hostile_answers_score_zero_and_leave_the_host_alone(judge, tmp_path):
     marker = tmp_path / "written-by-the-candidate"
     shell = f"def mean(self):\n    import os\n    os.system('touch {marker}')\n    return None"
-    [escaped] = judge.judge_all([reply(shell)], ["mean"])
-    assert (escaped.reward, escaped.verdict) == (0.0, "failed")
+    touch = f"def mean(self):\n    import pathlib\n    pathlib.Path('{marker}').touch()\n    return None"
+    screened, escaped = judge.judge_all([reply(shell), reply(touch)], ["mean", "mean"])
+    assert (screened.reward, screened.verdict) == (0.0, "rejected") and "os.system" in screened.detail
+    assert (escaped.reward, escaped.verdict) == (0.0, "failed")  # it ran: the sandbox kept the host
     assert not marker.exists()
 
     impatient = make_judge(tmp_path / "spin", wall_seconds=3)
