@@ -155,6 +155,11 @@ class RepomendClient:
         found = await self._request("GET", "/v1/admin/repositories", admin=True)
         return found if isinstance(found, list) else []
 
+    async def register_repository(self, name: str, path: str) -> dict[str, Any]:
+        """POST /v1/admin/repositories (admin route): the server picks the interpreter."""
+        body = {"name": name, "path": path}
+        return await self._request("POST", "/v1/admin/repositories", admin=True, json=body)
+
     async def events(self, repair_id: str) -> AsyncIterator[Event]:
         """The repair's progress events, then its `done` event; closing early cancels the repair."""
         url = f"/v1/repairs/{repair_id}/events"

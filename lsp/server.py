@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -46,6 +47,8 @@ class RepomendServer(LanguageServer):
         self.config = LspConfig()
         self.book = FixBook()
         self.running: dict[str, RunningFix] = {}
+        self.declined_folders: set[str] = set()
+        """Workspace folders whose registration the user declined: not offered again."""
         self._problems: tuple[str, ...] = ()
         self._tasks: set[asyncio.Task] = set()
         self._scratch: Path | None = None
@@ -116,7 +119,7 @@ class RepomendServer(LanguageServer):
     async def finalise(self, fixes: list[AppliedFix]) -> None:
         """Fixes that can no longer be rejected: re-send "accepted" where the user edited the method."""
         for fix in fixes:
-            doc = self.workspace.text_documents.get(fix.uri)
+            doc = self.workspace.text_documents.get(unquote(fix.uri))  # pygls keys them unquoted
             if (text := kept_text(fix, doc.source if doc else None)) is not None:
                 await self.send_feedback(fix, ACCEPTED, text, reason="kept with the user's edits")
 
@@ -191,7 +194,7 @@ async def configuration_changed(ls: RepomendServer, params: types.DidChangeConfi
 
 def code_action(ls: RepomendServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     uri = params.text_document.uri
-    doc = ls.workspace.text_documents.get(uri)
+    doc = ls.workspace.text_documents.get(unquote(uri))  # pygls keys them unquoted
     if doc is None or not is_python(uri, doc.language_id):
         return []
     return code_actions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,13 @@ def find_repo_root(file: Path) -> Path:
         if any((folder / marker).exists() for marker in REPO_MARKERS):
             return folder
     return file.resolve().parent
+
+
+def repository_name(folder: Path) -> str:
+    """The name a folder is registered under by default (the CLI and the editor agree on it): the
+    folder's name in the characters the server allows, other runs of characters becoming `-`."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", folder.name).strip("-._")
+    return name[:200] or "repository"
 
 
 def find_python(repo: Path) -> Path:

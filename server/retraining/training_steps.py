@@ -179,7 +179,7 @@ def evaluate(
     from training.adapter_manifest import EVAL_REPORT_FILE
     from training.evaluate import ModelUnderTest
     from training.evaluate import evaluate as run_evaluate
-    from training.report import write_report
+    from training.report import PLOT_FILE, write_report
 
     baseline = ModelUnderTest("active" if baseline_adapter else "base", str(baseline_adapter or "") or None)
     models = [baseline, *(ModelUnderTest(c.name, str(c.folder)) for c in candidates)]
@@ -202,6 +202,7 @@ def evaluate(
     k = min(GATE_K, context.policy.turns)
     for candidate in candidates:
         shutil.copyfile(context.folder / "eval" / EVAL_REPORT_FILE, candidate.folder / EVAL_REPORT_FILE)
+        shutil.copyfile(context.folder / "eval" / PLOT_FILE, candidate.folder / PLOT_FILE)  # the dashboard's
         candidate.pass_at_k = report.pass_at(candidate.name, GATE_MODE, k)
     return {
         "k": k,

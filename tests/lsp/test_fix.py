@@ -199,17 +199,67 @@ async def test_a_method_edited_during_the_fix_is_not_clobbered(
     assert [a.title for a in editor.message_requests[0].actions] == ["Show fix"]
 
 
-async def test_an_unregistered_repository_is_reported(editor: Editor, tmp_path: Path, repomend_server):
+async def test_an_unregistered_repository_is_explained(editor: Editor, tmp_path: Path, repomend_server):
     from tests.conftest import make_repo
 
     repo = make_repo(tmp_path / "unknown")
     await editor.start(repo, **settings(repomend_server))
     uri = editor.open(repo / "pkg" / "stats.py")
     result = await editor.execute(await fix_command(editor, uri))
-    assert result["status"] == "error"
+    assert result["status"] == "not_registered"
+    assert editor.message_requests == [], "without an admin token nothing can be offered"
     (message,) = editor.messages
-    assert message.type == types.MessageType.Error
-    assert "no registered repository `unknown`" in message.message
+    assert message.type == types.MessageType.Warning
+    assert f"{repo} is not a repository registered with the repomend server (as `unknown`)" in message.message
+    assert f"repomend repos add {repo}" in message.message and "repomend.adminToken" in message.message
+
+
+async def test_with_an_admin_token_the_workspace_folder_is_offered_for_registration(
+    editor: Editor, tmp_path: Path, repomend_server: RunningServe, model_stub: StubServer
+):
+    from tests.conftest import make_repo
+
+    model_stub.reset()
+    model_stub.script.append(code_reply(FIXED_MEAN))
+    repo = make_repo(tmp_path / "my project")
+    editor.choose = "Register"
+    await editor.start(repo, **settings(repomend_server, adminToken=repomend_server.admin_token))
+    uri = editor.open(repo / "pkg" / "stats.py")
+
+    result = await editor.execute(await fix_command(editor, uri))
+
+    (request,) = editor.message_requests
+    assert request.type == types.MessageType.Info
+    assert f"Register {repo} as `my-project` and fix `Stats.mean`?" in request.message
+    assert [a.title for a in request.actions] == ["Register"]
+    assert result["status"] == "fixed" and result["applied"] is True, result
+    assert FIXED in editor.text(uri)
+    assert any(f"registered {repo} as `my-project`" in m.message for m in editor.messages)
+    with repomend_server.http(admin=True) as http:
+        shown = http.get("/v1/admin/repositories/my-project").json()
+    assert shown["path"] == str(repo)
+    assert repomend_server.repair(result["repairId"])["repository"] == "my-project"
+
+
+async def test_a_declined_registration_is_not_offered_again(
+    editor: Editor, tmp_path: Path, repomend_server: RunningServe
+):
+    from tests.conftest import make_repo
+
+    repo = make_repo(tmp_path / "declined")
+    editor.choose = None
+    await editor.start(repo, **settings(repomend_server, adminToken=repomend_server.admin_token))
+    uri = editor.open(repo / "pkg" / "stats.py")
+
+    first = await editor.execute(await fix_command(editor, uri))
+    second = await editor.execute(await fix_command(editor, uri))
+
+    assert first["status"] == second["status"] == "not_registered"
+    assert len(editor.message_requests) == 1, "asked once"
+    (message,) = editor.messages
+    assert message.type == types.MessageType.Warning and f"repomend repos add {repo}" in message.message
+    with repomend_server.http(admin=True) as http:
+        assert http.get("/v1/admin/repositories/declined").status_code == 404
 
 
 async def test_an_unreachable_server_gives_one_clear_error(editor: Editor, tmp_path: Path):

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,8 +126,12 @@ def serve_environment(model_url: str, data_dir: Path, port: int) -> dict[str, st
 
 
 @contextmanager
-def serve_process(model_url: str, folder: Path) -> Iterator[RunningServe]:
-    """`repomend serve` with its own data directory under `folder`; stopped (and waited for) on exit."""
+def serve_process(
+    model_url: str, folder: Path, prepare: Callable[[Path], None] | None = None
+) -> Iterator[RunningServe]:
+    """`repomend serve` with its own data directory under `folder`; stopped (and waited for) on exit.
+
+    `prepare(data_dir)` runs between migrating the database and starting the server (to seed it)."""
     data_dir = folder / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -136,6 +140,8 @@ def serve_process(model_url: str, folder: Path) -> Iterator[RunningServe]:
         [*repomend_command(), "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
     )
     assert upgrade.returncode == 0, upgrade.stderr
+    if prepare is not None:
+        prepare(data_dir)
     log = folder / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
