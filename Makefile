@@ -1,14 +1,15 @@
-.PHONY: demo test test-slow lint bench bench-training setup editors
+.PHONY: demo test test-slow lint bench bench-engine bench-training setup editors
 
 STAMP := .venv/.installed
 
-$(STAMP): pyproject.toml scripts/setup.sh scripts/system-deps.sh
+$(STAMP): pyproject.toml scripts/setup.sh scripts/system-deps.sh repomend/llamacpp/build.py
 	bash scripts/setup.sh
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 demo: $(STAMP)
+	.venv/bin/repomend models pull
 	.venv/bin/repomend demo
 
 test: $(STAMP) editors
@@ -27,6 +28,11 @@ bench: $(STAMP)
 	.venv/bin/python benchmarks/server_load.py
 	.venv/bin/python benchmarks/lsp_code_actions.py
 	.venv/bin/python benchmarks/adapter_activation.py
+	.venv/bin/python benchmarks/dashboard_pages.py
+
+bench-engine: $(STAMP)
+	.venv/bin/python benchmarks/engine_speed.py
+	.venv/bin/python benchmarks/engine_repairs.py
 
 bench-training: $(STAMP)
 	.venv/bin/python benchmarks/train_real_packages.py

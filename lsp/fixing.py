@@ -22,7 +22,7 @@ from lsp.client import RepomendClient, ServerProblem
 from lsp.config import MODES
 from lsp.edits import EditRefused, locate, located_by_name, method_edit, readable, replacement, workspace_edit
 from lsp.progress import FixProgress, describe
-from lsp.repository import NoRepository, locate_file
+from lsp.repository import NoRepository, NotRegistered, locate_file, workspace_folder
 from lsp.session import ACCEPTED, REJECTED, AppliedFix
 from repomend.source import Method, SourceError, method_at
 
@@ -33,6 +33,7 @@ log = logging.getLogger("repomend.lsp")
 Info, Warning_, Error = types.MessageType.Info, types.MessageType.Warning, types.MessageType.Error
 SHOW_LAST_ATTEMPT = "Show last attempt"
 SHOW_FIX = "Show fix"
+REGISTER = "Register"
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def tell(ls: RepomendServer, kind: types.MessageType, message: str, status: str 
     return outcome(status, message)
 
 
-async def fix_method(ls: RepomendServer, arguments: Sequence[Any]) -> dict:
+async def fix_method(ls: RepomendServer, arguments: Sequence[Any], offer_registration: bool = True) -> dict:
     try:
         request = FixRequest.parse(arguments, ls.config.mode)
     except ValueError as err:
@@ -115,6 +116,10 @@ async def fix_method(ls: RepomendServer, arguments: Sequence[Any]) -> dict:
         async with ls.http() as client:
             await progress.begin(f"Fix `{method.qualname}`", f"sending it to {client.base_url}")
             final = await _follow(ls, client, running, progress, Path(doc.path), source, method, request.mode)
+    except NotRegistered as err:
+        progress.end("not a registered repository")
+        ls.running.pop(running.token, None)
+        return await _not_registered(ls, arguments, method, err, offer_registration)
     except (ServerProblem, NoRepository) as err:
         progress.end(str(err))
         return tell(ls, Error, str(err))
@@ -149,7 +154,13 @@ async def _follow(
     }
     if config.max_turns is not None:
         body["max_turns"] = config.max_turns
-    submitted = await client.submit_repair(body)
+    try:
+        submitted = await client.submit_repair(body)
+    except ServerProblem as err:
+        if err.code != "repository_not_found":
+            raise
+        folder = workspace_folder(file.resolve(), [folder.resolve() for folder in ls.folders()])
+        raise NotRegistered(file.resolve(), folder, repository) from err
     running.repair_id = str(submitted["id"])
     if running.cancelled:
         await client.cancel(running.repair_id)
@@ -165,6 +176,46 @@ async def _follow(
         elif event.name == "done":
             break
     return await client.repair(running.repair_id)
+
+
+async def _not_registered(
+    ls: RepomendServer, arguments: Sequence[Any], method: Method, err: NotRegistered, offer: bool
+) -> dict:
+    """Explain that the file's folder is not registered; with an admin token, offer to register the
+    workspace folder (once per folder and session) and, if the user agrees, fix the method then."""
+    folder, name = err.folder, err.name
+    how = (
+        f"register it with `repomend repos add {folder}` where the server runs"
+        if folder
+        else "open the repository's folder as a workspace folder"
+    )
+    message = f"{err}: {how}, then fix `{method.qualname}` again"
+    if not ls.config.admin_token:
+        message += " (with repomend.adminToken set, the editor can register it for you)"
+    if not (offer and ls.config.admin_token and folder and name and str(folder) not in ls.declined_folders):
+        return tell(ls, Warning_, message, "not_registered")
+    question = types.ShowMessageRequestParams(
+        type=Info,
+        message=f"repomend: {err}. Register {folder} as `{name}` and fix `{method.qualname}`?",
+        actions=[types.MessageActionItem(title=REGISTER)],
+    )
+    try:
+        chosen = await ls.window_show_message_request_async(question)
+    except Exception as problem:  # the editor closed the prompt
+        log.warning("could not offer to register %s: %s", folder, problem)
+        chosen = None
+    if chosen is None or chosen.title != REGISTER:
+        ls.declined_folders.add(str(folder))
+        return outcome("not_registered", message)
+    try:
+        async with ls.http() as client:
+            await client.register_repository(name, str(folder))
+    except ServerProblem as problem:
+        return tell(ls, Error, f"could not register {folder}: {problem}")
+    ls.window_show_message(
+        types.ShowMessageParams(type=Info, message=f"repomend: registered {folder} as `{name}`")
+    )
+    return await fix_method(ls, arguments, offer_registration=False)
 
 
 def _first_failure(failure: str | None) -> str | None:
@@ -207,8 +258,10 @@ async def _conclude(
     if status == "fixed":
         progress.end(f"fixed in {_turns(turns)}; applying")
         return await _apply(ls, running, method, final)
-    if status == "unfixed":
+    if status in ("unfixed", "unverified"):
         message = _failure_message(qualname, final)
+        if status == "unverified":
+            message = f"an answer for `{qualname}` passed once but not in a second, fresh run; " + message
         progress.end("not fixed")
         diff = final.get("last_attempt_diff")
         if diff:
@@ -220,7 +273,7 @@ async def _conclude(
             )
         else:
             tell(ls, Warning_, message)
-        return outcome("unfixed", message, **extra)
+        return outcome(status, message, **extra)
     if status == "already_passing":
         progress.end("the tests already pass")
         message = f"the tests of `{qualname}` already pass; nothing to fix"
@@ -282,6 +335,8 @@ async def _apply(ls: RepomendServer, running: RunningFix, method: Method, final:
     await ls.send_feedback(fix, ACCEPTED, new_method)
     turns = len(final.get("turns") or [])
     message = f'fixed `{qualname}` in {_turns(turns)}: its tests pass ("Reject last fix" undoes it)'
+    if basis := final.get("basis"):
+        message += f"; {basis.get('summary')}, second run {basis.get('second_run') or 'not run'}"
     return {**tell(ls, Info, message, "fixed"), "repairId": repair_id, "applied": True}
 
 

@@ -13,11 +13,12 @@ from rich.console import Console
 
 from repomend.backends.base import Backend, BackendError
 from repomend.discovery import DiscoveredTests, DiscoveryError, check_given_tests, discover_tests
-from repomend.loop import RepairOptions, RepairRequest, repair, sandbox_test_runner
+from repomend.loop import RepairOptions, RepairRequest, SandboxUnusable, repair
 from repomend.progress import TurnPrinter
 from repomend.settings import Settings
 from repomend.targets import Target, TargetError, find_python, resolve_target, split_spec
 from repomend.trajectory import Status, Trajectory
+from repomend.warm_runs import WarmTestRunner
 
 EXIT_FIXED = 0
 EXIT_UNFIXED = 1
@@ -28,7 +29,14 @@ class UserError(Exception):
     """Printed as one line, exit code 2."""
 
 
-COMMAND_MODULES = ("lsp.commands", "training.commands", "server.commands", "server.retraining.commands")
+COMMAND_MODULES = (
+    "repomend.model_commands",
+    "lsp.commands",
+    "training.commands",
+    "server.commands",
+    "server.repos_commands",
+    "server.retraining.commands",
+)
 """Other faces register their sub-commands here: each module has `add_commands(subparsers)`, which sets
 `handler=` (a function of (args, console) -> exit code) on its parsers. Importing it must stay cheap."""
 
@@ -52,8 +60,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--turns", type=int, help="most model turns (default 5)")
     parser.add_argument("--samples", type=int, help="candidates per turn, verified by the tests (best-of-n)")
     parser.add_argument(
-        "--model", help="model folder or cached Hugging Face id (default: embedded SmolLM2-135M)"
+        "--model",
+        help="catalogue name (`repomend models`), GGUF file or model folder (default: qwen2.5-coder-1.5b)",
     )
+    parser.add_argument("--engine-url", help="use this running llama-server instead of starting one")
     parser.add_argument("--adapter", help="name of a LoRA adapter under the adapters folder")
     parser.add_argument(
         "--no-isolation",
@@ -89,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP repair server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8765)")
-    serve.add_argument("--model", help="model folder or cached Hugging Face id")
+    serve.add_argument("--model", help="catalogue name, GGUF file or model folder")
+    serve.add_argument("--engine-url", help="use this running llama-server instead of starting one")
 
     db = commands.add_parser("db", help="manage the server's database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -102,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> Settings:
     settings = Settings()
     updates: dict[str, object] = {}
-    for name in ("mode", "model"):
+    for name in ("mode", "model", "engine_url"):
         if getattr(args, name, None):
             updates[name] = getattr(args, name)
     if args.turns is not None:
@@ -124,6 +135,17 @@ def check_sandbox(settings: Settings) -> None:
             f"the sandbox cannot isolate candidate code here (missing: {', '.join(missing)}); "
             "fix that or pass --no-isolation to run without isolation"
         )
+
+
+def check_python(repo: Path, python: Path, settings: Settings) -> None:
+    """Say in one line, before any model is loaded, when the interpreter cannot run in the sandbox."""
+    from sandbox.runner import check_interpreter
+
+    problem = check_interpreter(
+        repo, python=python, limits=settings.sandbox.limits(), isolation=settings.sandbox.isolation
+    )
+    if problem is not None:
+        raise UserError(problem)
 
 
 def load_model(settings: Settings, console: Console) -> Backend:
@@ -171,15 +193,18 @@ def run_repair(
     printer = TurnPrinter(console, show_code=show_code)
     request = RepairRequest(target.repo, target.path, target.method.qualname, tests.ids, source=target.source)
     try:
-        return repair(
-            request,
-            backend,
-            sandbox_test_runner(settings, python),
-            RepairOptions.from_settings(settings, adapter=adapter),
-            on_event=printer,
-        )
+        with WarmTestRunner(settings, python) as runner:
+            return repair(
+                request,
+                backend,
+                runner,
+                RepairOptions.from_settings(settings, adapter=adapter),
+                on_event=printer,
+            )
     except BackendError as err:
         raise UserError(f"the model failed: {err}") from err
+    except SandboxUnusable as err:
+        raise UserError(str(err)) from err
     finally:
         printer.close()
 
@@ -194,7 +219,14 @@ def report(trajectory: Trajectory, console: Console) -> int:
             f"{trajectory.seconds:.1f}s ({trajectory.model})"
         )
         console.out(trajectory.diff(), highlight=False)
+        _print_basis(trajectory, console)
         return EXIT_FIXED
+    if trajectory.status is Status.UNVERIFIED:
+        console.print(
+            f"[yellow]unverified[/]: an answer passed in turn {trajectory.turns_used} but not in a "
+            "second, fresh run; it is not applied"
+        )
+        _print_basis(trajectory, console)
     console.print(f"[red]not fixed[/] after {trajectory.turns_used} turn(s), {trajectory.seconds:.1f}s")
     last = trajectory.final
     if last is not None:
@@ -206,6 +238,12 @@ def report(trajectory: Trajectory, console: Console) -> int:
     return EXIT_UNFIXED
 
 
+def _print_basis(trajectory: Trajectory, console: Console) -> None:
+    basis = trajectory.basis
+    if basis is not None:
+        console.print(f"verdict: {basis['summary']}; second run: {basis['second_run'] or 'not run'}")
+
+
 def cmd_repair(args: argparse.Namespace, console: Console) -> int:
     settings = settings_from_args(args)
     file, qualname = split_spec(args.target)
@@ -214,9 +252,13 @@ def cmd_repair(args: argparse.Namespace, console: Console) -> int:
     if not python.exists():
         raise UserError(f"no such interpreter: {python}")
     check_sandbox(settings)
+    check_python(target.repo, python, settings)
     tests = choose_tests(target, args.tests, python, settings, console)
     backend = load_model(settings, console)
-    trajectory = run_repair(target, tests, python, settings, backend, console, adapter=args.adapter)
+    try:
+        trajectory = run_repair(target, tests, python, settings, backend, console, adapter=args.adapter)
+    finally:
+        backend.close()
     code = report(trajectory, console)
     if args.apply and trajectory.fixed_source is not None:
         (target.repo / target.path).write_text(trajectory.fixed_source, encoding="utf-8")
@@ -254,6 +296,7 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
         update={
             "server": settings.server.model_copy(update=updates),
             **({"model": args.model} if args.model else {}),
+            **({"engine_url": args.engine_url} if args.engine_url else {}),
         }
     )
     try:
@@ -263,7 +306,10 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     except (ServerConfigError, DatabaseNotMigrated) as err:
         raise UserError(str(err)) from err
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="info")
+    try:
+        uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="info")
+    finally:
+        backend.close()  # stops the engine this process started
     return EXIT_FIXED
 
 

@@ -47,9 +47,12 @@ def run_demo(settings: Settings, console: Console, *, adapter: str | None = None
         python = Path(sys.executable)
         tests = choose_tests(target, None, python, settings, console)
         backend = load_model(settings, console)
-        trajectory = run_repair(
-            target, tests, python, settings, backend, console, adapter=adapter, show_code=True
-        )
+        try:
+            trajectory = run_repair(
+                target, tests, python, settings, backend, console, adapter=adapter, show_code=True
+            )
+        finally:
+            backend.close()
         code = report(trajectory, console)
     console.print(f"[dim]demo finished in {time.perf_counter() - started:.1f}s[/]")
     return code

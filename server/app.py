@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from repomend.backends.base import Backend
-from repomend.loop import TestRunner, sandbox_test_runner
+from repomend.loop import TestRunner
 from repomend.settings import Settings
+from repomend.warm_runs import WarmTestRunner
 from server import adapters, service
 from server.auth import check_token, requires_token
 from server.db.engine import default_database_url, make_engine, session_factory
@@ -44,6 +45,7 @@ from server.schemas import (
     RepositoryIn,
     RepositoryOut,
 )
+from server.ui.routes import router as ui_router
 from server.views import adapter_list_out, adapter_out, repair_out
 
 log = logging.getLogger("repomend.server")
@@ -70,7 +72,7 @@ class ServerConfigError(RuntimeError):
 
 
 def create_app(
-    settings: Settings, backend: Backend, runner_factory: RunnerFactory = sandbox_test_runner
+    settings: Settings, backend: Backend, runner_factory: RunnerFactory = WarmTestRunner
 ) -> FastAPI:
     """Checks the database and the security settings before anything listens.
 
@@ -122,6 +124,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=server.max_body_kb * 1024)
     app.add_middleware(AccessLog)
     _routes(app, state)
+    app.include_router(ui_router)
     return app
 
 

@@ -23,6 +23,7 @@ from repomend.loop import (
     InitialTestsRun,
     RepairOptions,
     RepairRequest,
+    SandboxUnusable,
     TestRunner,
     TurnStarted,
     repair,
@@ -302,8 +303,14 @@ class RepairQueue:
                 on_event=lambda event: job._record(event_summary(event)),
                 should_cancel=job._cancel.is_set,
             )
+        except SandboxUnusable as err:  # said before any model call, in one line
+            job._finish(JobState.FAILED, error=str(err), error_code="sandbox_unusable")
+            return
         except Exception as err:  # the job fails; the worker and the server live on
             job._finish(JobState.FAILED, error=f"{type(err).__name__}: {err}", error_code="repair_failed")
             return
+        finally:
+            if callable(close := getattr(job.runner, "close", None)):
+                close()  # a warm runner's spare sandbox ends with its repair
         cancelled = trajectory.status is Status.CANCELLED
         job._finish(JobState.CANCELLED if cancelled else JobState.DONE, trajectory=trajectory)

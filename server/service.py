@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from repomend.conversation import Mode
 from repomend.discovery import discover_tests
-from repomend.loop import RepairOptions, RepairRequest, TestRunner, sandbox_test_runner
+from repomend.loop import RepairOptions, RepairRequest, TestRunner
 from repomend.settings import Settings
 from repomend.targets import find_python
 from repomend.trajectory import Status
+from repomend.warm_runs import WarmTestRunner
 from server import adapters
 from server.db.models import Repair, RepairMode, RepairStatus, Repository, Turn, Verdict
 from server.errors import ApiError
@@ -65,7 +66,7 @@ def submit_repair(
     queue: RepairQueue,
     settings: Settings,
     body: RepairIn,
-    runner_factory: Callable[[Settings, str], TestRunner] = sandbox_test_runner,
+    runner_factory: Callable[[Settings, str], TestRunner] = WarmTestRunner,
 ) -> tuple[Repair, RepairJob]:
     """Record the request and queue it; refused (503) when the queue is full, leaving no row."""
     repository = repository_by_name(session, body.repository)
@@ -130,6 +131,7 @@ _FINAL = {
     Status.UNFIXED: RepairStatus.UNFIXED,
     Status.ALREADY_PASSING: RepairStatus.ALREADY_PASSING,
     Status.CANCELLED: RepairStatus.CANCELLED,
+    Status.UNVERIFIED: RepairStatus.UNVERIFIED,
 }
 
 
@@ -152,6 +154,7 @@ def record_job(sessions: sessionmaker[Session], job: RepairJob) -> None:
             row.tests = trajectory.tests
             row.new_method = trajectory.fixed_method
             row.diff = trajectory.diff() or None
+            row.basis = trajectory.basis
             row.original_method = trajectory.original_method
             row.messages = [dict(message) for message in trajectory.messages]
             for turn in trajectory.turns:
