@@ -64,7 +64,7 @@ def cmd_models_list(args: argparse.Namespace, console: Console) -> int:
 def cmd_models_pull(args: argparse.Namespace, console: Console) -> int:
     from tqdm import tqdm
 
-    from repomend.backends.catalogue import CATALOGUE, PullError, catalogue_model, pull
+    from repomend.backends.catalogue import CATALOGUE, PullError, catalogue_model, pull, pulled_path
     from repomend.settings import Settings
 
     settings = Settings()
@@ -74,6 +74,9 @@ def cmd_models_pull(args: argparse.Namespace, console: Console) -> int:
         names = ", ".join(m.name for m in CATALOGUE)
         print(f"repomend: error: {name!r} is not a catalogue model (known: {names})", file=sys.stderr)
         return _FAILED
+    if (present := pulled_path(settings, model)).is_file() and not args.force:
+        console.print(f"{model.title}: {present} (pulled and verified before)")
+        return _OK
     with tqdm(total=model.size, unit="B", unit_scale=True, desc=model.name, file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
