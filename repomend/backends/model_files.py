@@ -128,10 +128,13 @@ def model_config_dir(settings: Settings) -> Path:
     target = settings.model_cache_dir / (model.name if model else name) / "hf-config"
     if not (target / _CACHE_MARKER).is_file():
         from transformers import AutoConfig
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
         config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
         if hasattr(config, "quantization_config"):
             del config.quantization_config
+        if not config.architectures:  # GGUF metadata names no class; the conversion scripts need one
+            config.architectures = [MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[config.model_type]]
         target.mkdir(parents=True, exist_ok=True)
         config.save_pretrained(target)
     return target

@@ -192,3 +192,21 @@ def test_a_missing_model_names_the_pull_command(tmp_path) -> None:
     settings = Settings(engine="llamacpp", model="qwen2.5-coder-0.5b", data_dir=tmp_path, _env_file=None)
     with pytest.raises(BackendError, match=r"repomend models pull qwen2\.5-coder-0\.5b"):
         LlamaCppBackend(settings)
+
+
+def test_an_adapter_converts_with_the_config_derived_from_the_served_gguf(tiny_gguf, tmp_path) -> None:
+    """An adapter whose base folder is gone still converts: the config comes from the GGUF itself."""
+    import json
+
+    from repomend.backends.model_files import model_config_dir
+    from repomend.llamacpp.convert import adapter_gguf
+
+    settings = _settings(tiny_gguf, tmp_path)
+    folder = lora_adapter(tiny_gguf.folder, tmp_path / "moved", seed=3, base_model="t")
+    config_file = folder / "adapter_config.json"
+    config_file.write_text(
+        json.dumps({**json.loads(config_file.read_text()), "base_model_name_or_path": "/no/such/folder"})
+    )
+    derived = json.loads((model_config_dir(settings) / "config.json").read_text())
+    assert derived["architectures"] == ["LlamaForCausalLM"]
+    assert adapter_gguf(folder, settings).stat().st_size > 0
