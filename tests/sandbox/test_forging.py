@@ -204,8 +204,11 @@ def _reason(verdict: Verdict) -> str:
 def test_forging_candidate_is_not_passed(name: str, repo: Path, reference: Reference) -> None:
     body, expected = FORGERS[name]
     before = snapshot(repo)
+    # Re-executing pytest starts the interpreter twice: on a loaded machine that took over 8 s,
+    # and the clock, not the forged results, ended the run.
+    wall = 30 if "re-executed" in name else 8
     result = run_tests(
-        repo, [TESTS], python=PYTHON, overrides={"calc.py": _candidate(body)}, limits=Limits(wall_seconds=8)
+        repo, [TESTS], python=PYTHON, overrides={"calc.py": _candidate(body)}, limits=Limits(wall_seconds=wall)
     )
     verdict = judge(result, reference)
     assert not verdict.passed, (name, result.tests, result.output[-2000:])
