@@ -208,7 +208,11 @@ def test_forging_candidate_is_not_passed(name: str, repo: Path, reference: Refer
     # and the clock, not the forged results, ended the run.
     wall = 30 if "re-executed" in name else 8
     result = run_tests(
-        repo, [TESTS], python=PYTHON, overrides={"calc.py": _candidate(body)}, limits=Limits(wall_seconds=wall)
+        repo,
+        [TESTS],
+        python=PYTHON,
+        overrides={"calc.py": _candidate(body)},
+        limits=Limits(wall_seconds=wall),
     )
     verdict = judge(result, reference)
     assert not verdict.passed, (name, result.tests, result.output[-2000:])
