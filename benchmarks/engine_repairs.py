@@ -119,6 +119,41 @@ def turn_figures(calls: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def fixed_benchmark(work: Path, name: str, limit: int, seed: int) -> Path:
+    """Where a package's broken methods are kept, so every run (model, variant, code version)
+    replays exactly the same inputs."""
+    return work / name / f"benchmark-seed{seed}-limit{limit}.json"
+
+
+def pooled_figures(methods: list[dict[str, Any]], turns: int) -> dict[str, Any]:
+    """Pass@k with intervals, echo rate, turns and time over the pooled methods."""
+    fixed_at = [m["fixed_at"] for m in methods]
+    n = len(fixed_at)
+    pooled = {}
+    for k in range(1, turns + 1):
+        value = sum(1 for f in fixed_at if f is not None and f <= k) / n if n else 0.0
+        low, high = bootstrap(fixed_at, k)
+        pooled[str(k)] = {"value": round(value, 3), "ci95": [round(low, 3), round(high, 3)]}
+    fixed_turns = [f for f in fixed_at if f]
+    answers = sum(m.get("answers", 0) for m in methods)
+    echoes = sum(m.get("echoes", 0) for m in methods)
+    return {
+        "methods": n,
+        "fixed": len(fixed_turns),
+        "fixed_after_turn_1": sum(1 for f in fixed_turns if f > 1),
+        "pooled_pass_at": pooled,
+        "echo_rate": round(echoes / answers, 3) if answers else None,
+        "answers": answers,
+        "echoes": echoes,
+        "errors": sum(1 for m in methods if m["status"] == "error"),
+        "mean_turns_to_fix": round(statistics.fmean(fixed_turns), 2) if fixed_turns else None,
+        "seconds_per_method": round(statistics.fmean(m["seconds"] for m in methods), 1) if methods else None,
+        "completion_tokens_per_method": round(statistics.fmean(m["completion_tokens"] for m in methods), 1)
+        if methods
+        else None,
+    }
+
+
 def main() -> int:
     from training.benchmark import Benchmark
     from training.evaluate import BASE, EvalReport, ModelUnderTest, evaluate
@@ -129,43 +164,49 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/repomend-real-packages"))
     parser.add_argument("--limit", type=int, default=12, help="held-out methods per package")
     parser.add_argument("--turns", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=1, help="samples per turn")
+    parser.add_argument("--mode", choices=[str(m) for m in Mode], default=str(Mode.NO_THINK))
     parser.add_argument("--max-new-tokens", type=int, default=512)
-    parser.add_argument("--workers", type=int, default=2, help="methods in flight (tests overlap generation)")
+    parser.add_argument("--workers", type=int, default=1, help="methods in flight (tests overlap generation)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", default="default", help="names this run's result files")
     parser.add_argument("--prepare", action="store_true", help="only fetch and extract the packages")
     args = parser.parse_args()
+    mode = Mode(args.mode)
     settings = Settings(
-        engine="llamacpp", sandbox=SandboxSettings(wall_seconds=120), max_new_tokens=args.max_new_tokens
-    )
+        engine="llamacpp", sandbox=SandboxSettings(wall_seconds=120), max_new_tokens=args.max_new_tokens,
+        samples_per_turn=args.samples,
+    )  # fmt: skip
     folders = {name: extraction(name, args.work, settings, args.seed) for name in args.packages.split(",")}
     if args.prepare:
         return 0
-    out_file = args.work / "engine_repairs.json"
+    out_file = args.work / f"engine_repairs-{args.tag}.json"
     results: dict[str, Any] = json.loads(out_file.read_text()) if out_file.is_file() else {}
-    benchmarks: dict[str, Path] = {}
     for model in args.models.split(","):
         model_settings = settings.model_copy(update={"model": model})
         backend = Recording(load_backend(model_settings))
         per_package: dict[str, Any] = {}
-        fixed_at: list[int | None] = []
-        seconds: list[float] = []
+        methods: list[dict[str, Any]] = []
         try:
             for name, folder in folders.items():
-                report_path = args.work / name / f"engine-{model}.json"
+                report_path = args.work / name / f"engine-{model}-{mode}-{args.tag}.json"
+                stored = fixed_benchmark(args.work, name, args.limit, args.seed)
                 replay = None
-                if name in benchmarks:
-                    data = EvalReport.read(benchmarks[name]).data
-                    replay = Benchmark.from_dict(data["benchmark"], Path(data["extraction"]["repository"]))
+                if stored.is_file():
+                    data = json.loads(stored.read_text(encoding="utf-8"))
+                    replay = Benchmark.from_dict(data["benchmark"], Path(data["repository"]))
                 started = time.perf_counter()
-                report = evaluate(folder, [ModelUnderTest(BASE)], [Mode.NO_THINK], settings=model_settings,
+                report = evaluate(folder, [ModelUnderTest(BASE)], [mode], settings=model_settings,
                                   backend=backend, turns=args.turns, workers=args.workers, limit=args.limit,
                                   seed=args.seed, benchmark=replay, progress=False)  # fmt: skip
                 report_path.write_text(report.to_json(), encoding="utf-8")
-                benchmarks.setdefault(name, report_path)
-                cell = report.cell(BASE, Mode.NO_THINK)
-                methods = cell["methods"]
-                fixed_at += [m["fixed_at"] for m in methods]
-                seconds += [m["seconds"] for m in methods]
+                if replay is None:
+                    data = EvalReport.read(report_path).data
+                    stored.write_text(json.dumps({"benchmark": data["benchmark"],
+                                                  "repository": data["extraction"]["repository"]}),
+                                      encoding="utf-8")  # fmt: skip
+                cell = report.cell(BASE, mode)
+                methods += cell["methods"]
                 per_package[name] = {"n": cell["n"], "pass_at": cell["pass_at"], "failures": cell["failures"]}
                 log(f"{model} on {name}: {cell['fixed']}/{cell['n']} fixed, Pass@1..5 "
                     f"{[round(v, 2) for v in cell['pass_at'].values()]}, "
@@ -173,27 +214,20 @@ def main() -> int:
                     f"[{load()}]")  # fmt: skip
         finally:
             backend.close()
-        n = len(fixed_at)
-        pooled = {}
-        for k in range(1, args.turns + 1):
-            value = sum(1 for f in fixed_at if f is not None and f <= k) / n if n else 0.0
-            low, high = bootstrap(fixed_at, k)
-            pooled[str(k)] = {"value": round(value, 3), "ci95": [round(low, 3), round(high, 3)]}
-        fixed_turns = [f for f in fixed_at if f]
         results[model] = {
-            "methods": n,
-            "pooled_pass_at": pooled,
+            **pooled_figures(methods, args.turns),
+            "mode": str(mode),
+            "samples_per_turn": args.samples,
             "per_package": per_package,
-            "mean_turns_to_fix": round(statistics.fmean(fixed_turns), 2) if fixed_turns else None,
-            "seconds_per_method": round(statistics.fmean(seconds), 1) if seconds else None,
             "turns": turn_figures(backend.calls),
             "load_average": os.getloadavg(),
         }
         out_file.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        p = pooled
-        log(f"{model}: pooled over {n} methods: Pass@1 {p['1']['value']:.2f} {p['1']['ci95']}, "
-            f"Pass@5 {p[str(args.turns)]['value']:.2f} {p[str(args.turns)]['ci95']}; "
-            f"turns {results[model]['turns']} [{load()}]")  # fmt: skip
+        row = results[model]
+        first, last = row["pooled_pass_at"]["1"], row["pooled_pass_at"][str(args.turns)]
+        log(f"{model} [{args.tag}]: pooled over {len(methods)} methods: Pass@1 {first['value']:.2f} "
+            f"{first['ci95']}, Pass@{args.turns} {last['value']:.2f} {last['ci95']}; echo rate "
+            f"{row['echo_rate']}; {row['seconds_per_method']} s/method [{load()}]")  # fmt: skip
     print(json.dumps(results, indent=2))
     return 0
 

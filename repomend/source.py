@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import textwrap
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -662,3 +663,22 @@ def keep_docstring(source: str, method: Method, spliced: str) -> str:
         original[-1] += newline
     result = "".join(lines[: new.body_start_line] + original + lines[new.body_start_line :])
     return result if _compile_error(result, "<file>") is None else spliced
+
+
+def code_key(method_code: str) -> str:
+    """What a method *does*, for telling a new answer from one already tested: its syntax tree
+    without docstring, comments or layout. Falls back to the text when it does not parse."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(textwrap.dedent(method_code))
+    except SyntaxError:
+        return " ".join(method_code.split())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
+                first.value.value, str
+            ):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.unparse(tree)

@@ -29,7 +29,7 @@ from repomend.backends.base import Backend, BackendError
 from repomend.conversation import Mode
 from repomend.loop import RepairCancelled, RepairOptions, repair
 from repomend.settings import Settings
-from repomend.source import CandidateRejected, SourceError, find_method, method_text, splice
+from repomend.source import CandidateRejected, SourceError, code_key, find_method, method_text, splice
 from repomend.trajectory import Attempt, Status, Trajectory
 from training.benchmark import Benchmark, BenchmarkItem, Start, build_benchmark, choose_methods
 from training.codebleu import codebleu, corpus_codebleu
@@ -129,6 +129,31 @@ def failure_kind(attempt: Attempt | None) -> str:
     return kinds.most_common(1)[0][0] if kinds else "failed"
 
 
+def answer_key(attempt: Attempt, qualname: str) -> str | None:
+    """The attempt's method as it would stand in the file, by what it does (`code_key`)."""
+    if attempt.new_source is not None:
+        try:
+            return code_key(method_text(attempt.new_source, find_method(attempt.new_source, qualname)))
+        except SourceError:
+            pass
+    return code_key(attempt.candidate) if attempt.candidate is not None else None
+
+
+def echo_count(trajectory: Trajectory) -> int:
+    """Answers identical (by `code_key`) to the method as given or to an earlier answer: the
+    model repeating code that already failed."""
+    seen = {code_key(trajectory.original_method)}
+    echoes = 0
+    for turn in trajectory.turns:
+        for attempt in turn.attempts:
+            key = answer_key(attempt, trajectory.qualname)
+            if key is None:
+                continue
+            echoes += key in seen
+            seen.add(key)
+    return echoes
+
+
 def method_result(
     item: BenchmarkItem, trajectory: Trajectory, count_tokens: Callable[[str], int]
 ) -> dict[str, Any]:
@@ -154,6 +179,8 @@ def method_result(
         "reasoning_words": [len(text.split()) for text in reasoning],
         "reasoning_tokens": [count_tokens(text) if text else 0 for text in reasoning],
         "budget_forced": sum(1 for attempt in attempts if attempt.budget_forced),
+        "answers": len(attempts),
+        "echoes": echo_count(trajectory),
         "completion_tokens": sum(attempt.completion_tokens for attempt in attempts),
         "generation_seconds": round(sum(attempt.generation_seconds for attempt in attempts), 3),
         "test_seconds": round(sum(attempt.test_seconds for attempt in attempts), 3),
@@ -177,6 +204,8 @@ def error_result(item: BenchmarkItem, error: Exception) -> dict[str, Any]:
         "reasoning_words": [],
         "reasoning_tokens": [],
         "budget_forced": 0,
+        "answers": 0,
+        "echoes": 0,
         "completion_tokens": 0,
         "generation_seconds": 0.0,
         "test_seconds": 0.0,
@@ -380,7 +409,7 @@ def evaluate(
             for model, mode in cells:
                 bar.set_postfix_str(f"{model.name} {mode}")
                 options = RepairOptions.from_settings(
-                    settings, mode=mode, max_turns=turns, samples_per_turn=1, adapter=model.adapter
+                    settings, mode=mode, max_turns=turns, adapter=model.adapter
                 )
                 cell_started = time.perf_counter()
                 methods = run_cell(
