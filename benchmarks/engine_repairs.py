@@ -3,16 +3,21 @@
 Each development package (its pinned sdist, with its own tests, prepared as in
 `train_real_packages.py`) is extracted once; its held-out methods are broken once (mutants the
 tests reject, else the body removed) into a benchmark that every model then replays, so all
-models repair exactly the same inputs. Each model runs the serving loop (no-think, 5 turns, one
-sample) through `repomend`'s own llama.cpp engine. Reported, per model: Pass@k pooled over the
-packages with 95% bootstrap intervals (methods resampled), per package, the mean turns to a fix,
-seconds per method, and one repair turn's median seconds for turn 1 and for turns 2-5 with the
-prompt tokens evaluated vs taken from the engine's cache.
+models repair exactly the same inputs. Each model runs the serving loop (no-think by default, 5
+turns, one sample) through `repomend`'s own llama.cpp engine. Reported, per model: Pass@k pooled
+over the packages with 95% bootstrap intervals (methods resampled), per package, the fixes made
+after turn 1, the echo rate (answers identical to code already tested), the mean turns to a fix,
+seconds and generated tokens per method, and one repair turn's median seconds for turn 1 and for
+turns 2-5 with the prompt tokens evaluated vs taken from the engine's cache.
 
 Run: `.venv/bin/python benchmarks/engine_repairs.py [--packages isodate,itsdangerous,toolz]
-[--models smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--limit 12]`. Needs PyPI for the
-package sdists the first time, and the models pulled. Results go to --work/engine_repairs.json
-as each model finishes; the load average is printed beside every figure.
+[--models smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--limit 12] [--first N]
+[--turns 5] [--samples 1] [--mode no-think|think] [--tag NAME]`. The broken methods are stored per
+package and seed the first time (`<work>/<package>/benchmark-seed<S>-limit<L>.json`) and replayed
+by every later run, whichever the model, variant or code version; `--first N` replays a prefix.
+Needs PyPI for the package sdists the first time, and the models pulled. Results go to
+`<work>/engine_repairs-<tag>.json` as each model finishes; the load average is printed beside
+every figure.
 """
 
 from __future__ import annotations
@@ -145,7 +150,7 @@ def pooled_figures(methods: list[dict[str, Any]], turns: int) -> dict[str, Any]:
         "echo_rate": round(echoes / answers, 3) if answers else None,
         "answers": answers,
         "echoes": echoes,
-        "errors": sum(1 for m in methods if m["status"] == "error"),
+        "errors": sum(1 for m in methods if m["status"] in ("error", "failed")),
         "mean_turns_to_fix": round(statistics.fmean(fixed_turns), 2) if fixed_turns else None,
         "seconds_per_method": round(statistics.fmean(m["seconds"] for m in methods), 1) if methods else None,
         "completion_tokens_per_method": round(statistics.fmean(m["completion_tokens"] for m in methods), 1)
@@ -163,6 +168,7 @@ def main() -> int:
     parser.add_argument("--models", default=MODELS)
     parser.add_argument("--work", type=Path, default=Path("/tmp/repomend-real-packages"))
     parser.add_argument("--limit", type=int, default=12, help="held-out methods per package")
+    parser.add_argument("--first", type=int, help="replay only the first N stored methods of each package")
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--samples", type=int, default=1, help="samples per turn")
     parser.add_argument("--mode", choices=[str(m) for m in Mode], default=str(Mode.NO_THINK))
@@ -195,6 +201,7 @@ def main() -> int:
                 if stored.is_file():
                     data = json.loads(stored.read_text(encoding="utf-8"))
                     replay = Benchmark.from_dict(data["benchmark"], Path(data["repository"]))
+                    replay.items = replay.items[: args.first]
                 started = time.perf_counter()
                 report = evaluate(folder, [ModelUnderTest(BASE)], [mode], settings=model_settings,
                                   backend=backend, turns=args.turns, workers=args.workers, limit=args.limit,

@@ -227,6 +227,8 @@ def report(trajectory: Trajectory, console: Console) -> int:
             "second, fresh run; it is not applied"
         )
         _print_basis(trajectory, console)
+    if trajectory.status is Status.FAILED:
+        console.print(f"[red]stopped[/]: {trajectory.error}")
     console.print(f"[red]not fixed[/] after {trajectory.turns_used} turn(s), {trajectory.seconds:.1f}s")
     last = trajectory.final
     if last is not None:

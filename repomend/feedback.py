@@ -6,6 +6,8 @@ same rendering of the same structured results.
 
 from __future__ import annotations
 
+import re
+
 from repomend.verdict import Verdict
 from sandbox.results import RunResult, TestResult
 
@@ -77,10 +79,28 @@ def format_dodged(verdict: Verdict) -> str | None:
     )
 
 
-def format_test_output(result: RunResult, verdict: Verdict | None = None) -> str:
+def failing_line(result: RunResult, path: str, name: str) -> str | None:
+    """The method's own line where the first failure was raised (the deepest frame of `name` in
+    `path` in pytest's short traceback); None when no failure passed through the method."""
+    frame = re.compile(rf"^{re.escape(path)}:\d+: in {re.escape(name)}$")
+    for test in result.failures:
+        lines = (test.traceback or "").splitlines()
+        found = [lines[i + 1].strip() for i in range(len(lines) - 1) if frame.match(lines[i].strip())]
+        if found and found[-1]:
+            return found[-1]
+    return None
+
+
+def format_test_output(
+    result: RunResult, verdict: Verdict | None = None, *, target: tuple[str, str] | None = None
+) -> str:
     """A bounded, model-readable account of why the tests did not pass (and, given the verdict,
-    which tests the answer dodged)."""
+    which tests the answer dodged). `target` (path, function name) puts the method's failing
+    line first: a small model finds it faster there than deep in a traceback."""
     parts: list[str] = []
+    line = failing_line(result, *target) if target is not None else None
+    if line:
+        parts.append(f"The error is raised in `{target[1]}` at this line: `{line}`")  # type: ignore[index]
     if result.timed_out:
         parts.append("The tests were stopped: they ran past the time limit (an infinite loop?).")
     elif result.killed_reason:

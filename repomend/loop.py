@@ -8,14 +8,17 @@ answer, so the conversation has the same shape as the training trajectories.
 from __future__ import annotations
 
 import ast
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
 from repomend import prompts
-from repomend.backends.base import Backend, Completion, GenerationConfig
+from repomend.backends.base import Backend, BackendError, Completion, GenerationConfig
+from repomend.context_window import fit_conversation
 from repomend.conversation import Message, Mode, NoCodeBlock, extract_code, history_reply
 from repomend.feedback import format_rejection, format_test_output
 from repomend.screen import screen
@@ -23,6 +26,7 @@ from repomend.settings import Settings
 from repomend.source import (
     CandidateRejected,
     Method,
+    code_key,
     find_method,
     keep_docstring,
     method_text,
@@ -102,6 +106,8 @@ class RepairOptions:
     """auto: a body that is only a docstring / `...` / `pass` / NotImplementedError is generated."""
     second_run: bool = True
     """Re-run a passing answer once in a fresh cold sandbox before calling it fixed."""
+    test_workers: int = field(default_factory=lambda: max(1, len(os.sched_getaffinity(0))))
+    """Candidates of one turn tested side by side (samples_per_turn > 1)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> RepairOptions:
@@ -166,36 +172,62 @@ def is_placeholder(source: str, method: Method) -> bool:
     return all(_is_placeholder_statement(node) for node in function.body)
 
 
+RESAMPLES = 2
+"""Extra draws for an answer that repeats tested code, each hotter than the last."""
+RESAMPLE_HEAT = 0.3
+MAX_TEMPERATURE = 1.3
+SEED_STRIDE = 1000
+"""Seeds: the configured one + turn × stride + draw × 100; the engines add the sample's index,
+so no two samples of a repair share a seed."""
+
+
 def _temperature(options: RepairOptions, turn: int, sample: int) -> float:
     if turn == 1 and sample == 0:
         return options.generation.temperature
     return options.sample_temperature or options.generation.temperature
 
 
+def _seed(options: RepairOptions, turn: int, draw: int = 0) -> int | None:
+    base = options.generation.seed
+    return None if base is None else base + turn * SEED_STRIDE + draw * 100
+
+
 def _generate(
     backend: Backend, messages: list[Message], options: RepairOptions, turn: int
 ) -> list[Completion]:
     """First sample of turn 1 follows the configured temperature (greedy by default); the rest sample."""
-    seed = None if options.generation.seed is None else options.generation.seed + turn
     first_temperature = _temperature(options, turn, 0)
     n = options.samples_per_turn
-    config = replace(options.generation, temperature=first_temperature, seed=seed)
+    config = replace(options.generation, temperature=first_temperature, seed=_seed(options, turn))
     if n == 1 or first_temperature > 0:
         return backend.generate(messages, mode=options.mode, config=config, n=n, adapter=options.adapter)
     first = backend.generate(messages, mode=options.mode, config=config, n=1, adapter=options.adapter)
-    rest_config = replace(config, temperature=_temperature(options, turn, 1))
+    rest_config = replace(config, temperature=_temperature(options, turn, 1), seed=_seed(options, turn, 1))
     rest = backend.generate(messages, mode=options.mode, config=rest_config, n=n - 1, adapter=options.adapter)
     return first + rest
 
 
-def _attempt(
+def _resample(
+    backend: Backend, messages: list[Message], options: RepairOptions, turn: int, draw: int
+) -> Completion:
+    """One more answer after a repeat: a new seed and a higher temperature each draw."""
+    heat = max(_temperature(options, turn, 1), RESAMPLE_HEAT) + RESAMPLE_HEAT * draw
+    config = replace(
+        options.generation, temperature=min(heat, MAX_TEMPERATURE), seed=_seed(options, turn, 1 + draw)
+    )
+    [completion] = backend.generate(messages, mode=options.mode, config=config, n=1, adapter=options.adapter)
+    return completion
+
+
+def _prepare(
     completion: Completion,
     request: RepairRequest,
     source: str,
     method: Method,
-    run: TestRunner,
-    reference: Reference,
+    tested: dict[str, str | None],
 ) -> Attempt:
+    """The answer extracted, spliced and screened, not yet tested; `repeat` when its code was
+    tested before (`tested` maps code keys to the feedback they got, and gains this one)."""
     attempt = Attempt(
         reply=completion.content,
         reasoning=completion.reasoning,
@@ -214,14 +246,55 @@ def _attempt(
     except (NoCodeBlock, CandidateRejected) as err:
         attempt.rejection = str(err)
         return attempt
-    attempt.rejection = _screened(attempt.new_source, source, method, request)
-    if attempt.rejection is not None:
+    key = _key(attempt.new_source, request.qualname)
+    if key in tested:
+        attempt.repeat = True
+        attempt.rejection = "the answer repeats code that was already tested"
         return attempt
+    tested[key] = None
+    attempt.rejection = _screened(attempt.new_source, source, method, request)
+    return attempt
+
+
+def _key(new_source: str, qualname: str) -> str:
+    return code_key(method_text(new_source, find_method(new_source, qualname)))
+
+
+def _test(attempt: Attempt, request: RepairRequest, run: TestRunner, reference: Reference) -> Attempt:
+    assert attempt.new_source is not None
     started = time.perf_counter()
     attempt.results = run(request.repo, request.tests, overrides={request.path: attempt.new_source})
     attempt.test_seconds = time.perf_counter() - started
     attempt.verdict = judge(attempt.results, reference)
     return attempt
+
+
+def _test_all(
+    attempts: list[Attempt], request: RepairRequest, run: TestRunner, reference: Reference, workers: int
+) -> list[Attempt]:
+    """Test the untested candidates side by side (the first in `run`'s sandbox, the others in
+    cold ones) and stop starting new ones once one passes; returns them in the order they ended."""
+    if len(attempts) <= 1 or workers <= 1:
+        done = []
+        for attempt in attempts:
+            done.append(_test(attempt, request, run, reference))
+            if attempt.passed:
+                break
+        return done
+    cold = second_runner(run)
+    done = []
+    with ThreadPoolExecutor(max_workers=min(workers, len(attempts)), thread_name_prefix="tests") as pool:
+        futures = [
+            pool.submit(_test, attempt, request, run if index == 0 else cold, reference)
+            for index, attempt in enumerate(attempts)
+        ]
+        for future in as_completed(futures):
+            done.append(future.result())
+            if done[-1].passed:
+                for other in futures:
+                    other.cancel()
+                break
+    return done
 
 
 def _screened(new_source: str, source: str, method: Method, request: RepairRequest) -> str | None:
@@ -234,19 +307,30 @@ def _screened(new_source: str, source: str, method: Method, request: RepairReque
 
 
 def _best(attempts: list[Attempt]) -> int:
-    """The passing attempt, else the one closest to passing (most tests passed, tested over rejected)."""
+    """The passing attempt, else the one closest to passing (most tests passed; tested over
+    rejected over repeated; the latest among equals, so a repeat resampled away is not chosen)."""
     for index, attempt in enumerate(attempts):
         if attempt.passed:
             return index
-    scores = [(a.results is not None, a.tests_passed) for a in attempts]
+    scores = [(a.results is not None, not a.repeat, a.tests_passed, i) for i, a in enumerate(attempts)]
     return max(range(len(attempts)), key=lambda i: scores[i])
 
 
-def _feedback(attempt: Attempt) -> str:
+def _feedback(attempt: Attempt, request: RepairRequest, method: Method, tested: dict[str, str | None]) -> str:
+    """The TEST_RESULT text of the turn's chosen answer; for a repeat, what that code got before."""
+    if attempt.repeat:
+        assert attempt.new_source is not None
+        return tested.get(_key(attempt.new_source, request.qualname)) or ""
     if attempt.rejection is not None:
         return format_rejection(attempt.rejection)
     assert attempt.results is not None
-    return format_test_output(attempt.results, attempt.verdict)
+    return format_test_output(attempt.results, attempt.verdict, target=(request.path, method.name))
+
+
+def _failed_ids(attempt: Attempt) -> frozenset[str] | None:
+    if attempt.results is None or attempt.passed:
+        return None
+    return frozenset(test.nodeid for test in attempt.results.failures)
 
 
 def _reference(request: RepairRequest, source: str, run: TestRunner) -> tuple[RunResult, Reference]:
@@ -319,6 +403,9 @@ def repair(
     )
     reference_run, reference = _reference(request, source, run)
     trajectory.reference = reference.label
+    tested: dict[str, str | None] = {}
+    """Code keys of everything tested in this repair, with the feedback each got."""
+    last_failed: frozenset[str] | None = None
     if not generate_from_scratch:
         initial = (
             reference_run
@@ -332,32 +419,54 @@ def repair(
             trajectory.status = Status.ALREADY_PASSING
             trajectory.seconds = time.perf_counter() - started
             return trajectory
-        messages.append({"role": "assistant", "content": prompts.as_code_reply(trajectory.original_method)})
-        feedback = format_test_output(initial, trajectory.verdict)
+        messages.append({"role": "assistant", "content": prompts.history_code(trajectory.original_method)})
+        feedback = format_test_output(initial, trajectory.verdict, target=(request.path, method.name))
+        tested[code_key(trajectory.original_method)] = feedback
+        last_failed = frozenset(test.nodeid for test in initial.failures)
         messages.append({"role": "user", "content": prompts.iteration_prompt(feedback)})
+    head = len(messages)
+    """The opening kept in every request: system, first turn and, for a repair, the method as given."""
+
+    def check_cancel() -> None:
+        if should_cancel and should_cancel():
+            raise RepairCancelled
 
     try:
         for index in range(1, options.max_turns + 1):
-            if should_cancel and should_cancel():
-                raise RepairCancelled
+            check_cancel()
             emit(TurnStarted(index, options.max_turns))
             turn = Turn(index=index, prompt=messages[-1]["content"])
             trajectory.turns.append(turn)
-            for sample, completion in enumerate(_generate(backend, messages, options, index)):
-                if should_cancel and should_cancel():
-                    raise RepairCancelled
-                attempt = _attempt(completion, request, source, method, run, reference)
-                turn.attempts.append(attempt)
-                emit(AttemptTested(index, options.max_turns, sample, attempt))
-                if attempt.passed:
-                    break
+            try:
+                window, turn.left_out = _window(messages, head, backend, options)
+                for completion in _generate(backend, window, options, index):
+                    turn.attempts.append(_prepare(completion, request, source, method, tested))
+                draw = 0
+                while all(attempt.repeat for attempt in turn.attempts) and draw < RESAMPLES:
+                    check_cancel()
+                    draw += 1
+                    completion = _resample(backend, window, options, index, draw)
+                    turn.attempts.append(_prepare(completion, request, source, method, tested))
+            except BackendError as err:
+                trajectory.status = Status.FAILED
+                trajectory.error = f"the engine failed on turn {index}: {err}"
+                if not turn.attempts:
+                    trajectory.turns.pop()
+                break
+            check_cancel()
+            candidates = [a for a in turn.attempts if a.rejection is None and a.results is None]
+            _test_all(candidates, request, run, reference, options.test_workers)
+            for sample, attempt in enumerate(turn.attempts):
+                if attempt.results is not None or attempt.rejection is not None:
+                    emit(AttemptTested(index, options.max_turns, sample, attempt))
             turn.chosen = _best(turn.attempts)
-            messages.append({"role": "assistant", "content": history_reply(turn.answer.reply)})
+            answer = turn.answer
+            messages.append({"role": "assistant", "content": _history(answer, turn.passed)})
             if turn.passed:
-                trajectory.verdict = turn.answer.verdict
+                trajectory.verdict = answer.verdict
                 trajectory.status = Status.FIXED
                 if options.second_run:
-                    second = _second_opinion(request, turn.answer, reference, run)
+                    second = _second_opinion(request, answer, reference, run)
                     trajectory.confirmation, trajectory.confirmation_verdict, agreed = second
                     if not agreed:
                         trajectory.status = Status.UNVERIFIED
@@ -365,15 +474,52 @@ def repair(
                             format_test_output(second[0], second[1])
                         )
                 break
-            turn.feedback = _feedback(turn.answer)
+            for attempt in turn.attempts:
+                if attempt.new_source is not None and not attempt.repeat:
+                    key = _key(attempt.new_source, request.qualname)
+                    tested[key] = _feedback(attempt, request, method, tested)
+            turn.feedback = _feedback(answer, request, method, tested)
+            failed = _failed_ids(answer)
+            turn.follow_up = prompts.iteration_prompt(
+                turn.feedback, repeat=answer.repeat, stuck=failed is not None and failed == last_failed
+            )
+            last_failed = failed if failed is not None else last_failed
             if index < options.max_turns:
-                messages.append({"role": "user", "content": prompts.iteration_prompt(turn.feedback)})
+                messages.append({"role": "user", "content": turn.follow_up})
     except RepairCancelled:
         trajectory.status = Status.CANCELLED
-        if trajectory.turns and not trajectory.turns[-1].attempts:
+        if trajectory.turns and all(a.results is None for a in trajectory.turns[-1].attempts):
             trajectory.turns.pop()  # cancelled before any of its answers was tested
     if trajectory.verdict is None and trajectory.final is not None:
         trajectory.verdict = trajectory.final.verdict
     trajectory.messages = messages
     trajectory.seconds = time.perf_counter() - started
     return trajectory
+
+
+def _history(answer: Attempt, passed: bool) -> str:
+    """The answer as the conversation keeps it: a failed one as its code without the docstring
+    (what later turns read), else its words; a passing one as the model wrote it (the target a
+    teacher's trajectory trains on)."""
+    if answer.candidate is not None and not passed:
+        return prompts.history_code(answer.candidate)
+    return history_reply(answer.reply)
+
+
+def _window(
+    messages: list[Message], head: int, backend: Backend, options: RepairOptions
+) -> tuple[list[Message], int]:
+    """The conversation cut to fit the engine's context (`repomend.context_window`), counted in
+    the model's own tokens; uncut when the engine does not say its size."""
+    context = backend.context_size()
+    if context is None:
+        return messages, 0
+    per_sample = options.generation.max_new_tokens
+    if options.mode is Mode.THINK:
+        per_sample += options.generation.thinking_budget or 0
+    limit = context - per_sample * options.samples_per_turn
+
+    def fits(window: list[Message]) -> bool:
+        return backend.count_prompt_tokens(window, options.mode) < limit
+
+    return fit_conversation(messages, head, fits)

@@ -7,12 +7,14 @@ fine-tuned on these strings sees exactly the same strings when it serves.
 from __future__ import annotations
 
 from repomend.conversation import Message
+from repomend.source import without_docstring
 
 SYSTEM_PROMPT = (
     "You are an expert Python programmer who repairs and completes code. "
     "Answer with a single ```python code block that contains only the complete method, "
     "starting with the method declaration (its `def` line). "
-    "Do not include decorators, other functions, imports, usage examples or tests."
+    "Do not include decorators, other functions, imports, usage examples or tests. "
+    "You may leave out the docstring: it is kept."
 )
 
 GENERATE_PROMPT = """Generate code for the {target} so that the project's tests pass.
@@ -38,6 +40,20 @@ PREAMBLE_SHARE = 4
 OMITTED = "# ... ({count} lines omitted)"
 
 ITERATION_PROMPT = "Correct the answer. Tests failed:\nTEST_RESULT:\n{test_output}"
+
+REPEAT_PROMPT = (
+    "Your answer is the same code as an answer that already failed, so it was not tested again. "
+    "Write a different implementation: change what the code does, not only how it looks.\n"
+    "That code failed:\nTEST_RESULT:\n{test_output}"
+)
+"""After an answer that repeats tested code (the method as given included): small models
+otherwise echo the broken method turn after turn."""
+
+NEW_APPROACH = "Your last answers failed the same way: try a different approach."
+"""Added when an answer fails the same tests as the one before it: a nudge out of a rut."""
+
+OMITTED_TURNS = "({count} earlier answers and their test results are left out.)"
+"""Said at the end of the opening turn when a long conversation is cut to fit the engine."""
 
 DEFAULT_DESCRIPTION = "Implement it so that the project's tests pass."
 NO_DOCSTRING = "(none)"
@@ -181,10 +197,20 @@ def file_excerpt(file_content: str, line: int, budget: int = FILE_CONTEXT_CHARS)
     return "\n".join(out)
 
 
-def iteration_prompt(test_output: str) -> str:
-    return ITERATION_PROMPT.format(test_output=test_output.rstrip("\n"))
+def iteration_prompt(test_output: str, *, repeat: bool = False, stuck: bool = False) -> str:
+    """The user turn after a failed answer; `repeat`: the answer was code already tested,
+    `stuck`: it failed the same tests as the answer before it."""
+    template = REPEAT_PROMPT if repeat else ITERATION_PROMPT
+    text = template.format(test_output=test_output.rstrip("\n"))
+    return f"{text}\n{NEW_APPROACH}" if stuck and not repeat else text
 
 
 def as_code_reply(code: str) -> str:
     """An assistant turn holding `code` the way the system prompt asks for it."""
     return f"```python\n{code.rstrip()}\n```"
+
+
+def history_code(code: str) -> str:
+    """An answer as the conversation keeps it: the code without its docstring (the opening turn
+    shows the docstring once; five answers repeating it outgrow a small model's context)."""
+    return as_code_reply(without_docstring(code))

@@ -677,8 +677,31 @@ def code_key(method_code: str) -> str:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
-                first.value.value, str
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
             ):
                 node.body = node.body[1:] or [ast.Pass()]
     return ast.unparse(tree)
+
+
+def without_docstring(code: str) -> str:
+    """`code` (one method) minus its docstring lines; unchanged when it has none, has nothing
+    else, or does not parse. Answers are compared and fed back without it: the loop restores it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return code
+    function = tree.body[0] if tree.body else None
+    if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) or len(function.body) < 2:
+        return code
+    first = function.body[0]
+    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)):  # fmt: skip
+        return code
+    assert first.end_lineno is not None
+    lines = code.split("\n")
+    return "\n".join(lines[: first.lineno - 1] + lines[first.end_lineno :])

@@ -19,6 +19,8 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
     UNVERIFIED = "unverified"
     """A candidate passed once but not again in a fresh sandbox: never handed over as fixed."""
+    FAILED = "failed"
+    """The engine failed mid-repair; the turns made before are kept, `Trajectory.error` says why."""
 
 
 @dataclass
@@ -42,6 +44,9 @@ class Attempt:
     """The whole file with the candidate spliced in."""
     verdict: Verdict | None = None
     """The tests' verdict against the repair's reference (`repomend.verdict`)."""
+    repeat: bool = False
+    """The answer is code already tested in this repair (the method as given included, compared
+    by `repomend.source.code_key`): it is not tested again."""
 
     @property
     def passed(self) -> bool:
@@ -68,6 +73,11 @@ class Turn:
     """The attempt that passed, or the one fed back to the model for the next turn."""
     feedback: str | None = None
     """The TEST_RESULT text sent after this turn (None when it passed)."""
+    left_out: int = 0
+    """Earlier answers left out of this turn's prompt so that it fits the engine's context."""
+    follow_up: str | None = None
+    """The whole user turn that follows a failed answer (`prompts.iteration_prompt`), sent when
+    a turn is left; training's rule b ends its conversations with it."""
 
     @property
     def passed(self) -> bool:
@@ -102,6 +112,8 @@ class Trajectory:
     verdict: Verdict | None = None
     """The verdict the status rests on: the method as given when already passing, else the final
     answer's."""
+    error: str | None = None
+    """Why the repair stopped early (status `failed`): the engine's one-line error."""
 
     @property
     def basis(self) -> dict | None:

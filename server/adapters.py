@@ -16,6 +16,7 @@ A retraining job registers what it trained and activates it when the gate says s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -131,6 +132,12 @@ def active_adapter(session: Session, repository: Repository | str) -> Adapter | 
     return session.scalar(select(Adapter).where(Adapter.repository_id == repo.id, Adapter.active))
 
 
+def active_label(session: Session, repository: Repository | str) -> str | None:
+    """`v3` for the active version; None = the base model."""
+    active = active_adapter(session, repository)
+    return active.label if active else None
+
+
 def activation_history(session: Session, repository: Repository | str) -> list[AdapterActivation]:
     repo = _repository(session, repository)
     return list(
@@ -197,6 +204,25 @@ def register_adapter(
     finally:
         if staged.exists():
             adapter_store.remove(staged)
+
+
+def add_adapter(
+    session: Session,
+    settings: Settings,
+    repository: Repository | str,
+    folder: Path | str,
+    backend: Backend,
+    *,
+    force: bool = False,
+    make_active: bool = False,
+) -> Adapter:
+    """Register a folder as an admin asks: its base model is checked against the names the running
+    engine reports too, not only the configured ones; then activate it if `make_active`."""
+    served = served_model_names(settings, backend)
+    adapter = register_adapter(session, settings, repository, folder, served_models=served, force=force)
+    if make_active:
+        activate(session, repository, adapter.version)
+    return adapter
 
 
 def _write_gguf(staged: Path, settings: Settings) -> None:
@@ -309,6 +335,16 @@ def rollback(session: Session, repository: Repository | str) -> Adapter | None:
     last.reverted = True
     _switch(session, repo, target, ActivationAction.ROLLBACK)
     return target
+
+
+def change_active(
+    session: Session, repository: str, change: Callable[[Session, str], object]
+) -> tuple[str | None, str | None]:
+    """Apply `change` (`activate`, `rollback`, `deactivate`) and return the active version's label
+    before and after it, so an admin sees what the change replaced (None = the base model)."""
+    previous = active_label(session, repository)
+    change(session, repository)
+    return previous, active_label(session, repository)
 
 
 def _switch(session: Session, repo: Repository, target: Adapter | None, action: ActivationAction) -> None:

@@ -312,5 +312,9 @@ class RepairQueue:
         finally:
             if callable(close := getattr(job.runner, "close", None)):
                 close()  # a warm runner's spare sandbox ends with its repair
+        if trajectory.status is Status.FAILED:  # the engine failed; the turns before are kept
+            error = trajectory.error
+            job._finish(JobState.FAILED, trajectory=trajectory, error=error, error_code="engine_failed")
+            return
         cancelled = trajectory.status is Status.CANCELLED
         job._finish(JobState.CANCELLED if cancelled else JobState.DONE, trajectory=trajectory)

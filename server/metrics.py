@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+if TYPE_CHECKING:
+    from server.jobs import RepairJob
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 @dataclass
@@ -25,3 +38,18 @@ class Metrics:
         self.refused = Counter(
             "repomend_repairs_refused", "Repairs refused because the queue was full", registry=r
         )
+
+    def observe_repair(self, job: RepairJob) -> None:
+        """Count a finished repair by outcome, with its turns and per-answer times."""
+        outcome = job.trajectory.status.value if job.trajectory else job.state.value
+        self.repairs.labels(outcome).inc()
+        if job.trajectory:
+            self.turns.observe(job.trajectory.turns_used)
+            for turn in job.trajectory.turns:
+                for attempt in turn.attempts:
+                    self.generation_seconds.observe(attempt.generation_seconds)
+                    self.test_seconds.observe(attempt.test_seconds)
+
+    def latest(self) -> bytes:
+        """The registry in Prometheus' text format (served with `CONTENT_TYPE`)."""
+        return generate_latest(self.registry)

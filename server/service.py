@@ -18,7 +18,7 @@ from repomend.targets import find_python
 from repomend.trajectory import Status
 from repomend.warm_runs import WarmTestRunner
 from server import adapters
-from server.db.models import Repair, RepairMode, RepairStatus, Repository, Turn, Verdict
+from server.db.models import Feedback, Repair, RepairMode, RepairStatus, Repository, Turn, Verdict
 from server.errors import ApiError
 from server.jobs import JobState, QueueFull, RepairJob, RepairQueue
 from server.schemas import FeedbackIn, RepairIn, RepositoryIn
@@ -53,9 +53,20 @@ def repository_by_name(session: Session, name: str) -> Repository:
     return repository
 
 
+def list_repositories(session: Session) -> list[Repository]:
+    return list(session.scalars(select(Repository).order_by(Repository.name)))
+
+
 def remove_repository(session: Session, name: str) -> None:
     session.delete(repository_by_name(session, name))
     session.commit()
+
+
+# -- the server ------------------------------------------------------------------------------------
+
+
+def health(queue: RepairQueue) -> dict:
+    return {"status": "ok", "model": queue.backend.describe(), "queue_depth": queue.depth}
 
 
 # -- repairs ---------------------------------------------------------------------------------------
@@ -132,6 +143,7 @@ _FINAL = {
     Status.ALREADY_PASSING: RepairStatus.ALREADY_PASSING,
     Status.CANCELLED: RepairStatus.CANCELLED,
     Status.UNVERIFIED: RepairStatus.UNVERIFIED,
+    Status.FAILED: RepairStatus.FAILED,
 }
 
 
@@ -145,11 +157,12 @@ def record_job(sessions: sessionmaker[Session], job: RepairJob) -> None:
         row.started_at = datetime.fromtimestamp(job.started, UTC) if job.started else None
         row.finished_at = datetime.fromtimestamp(job.finished or job.created, UTC)
         row.seconds = (job.finished - job.started) if job.started and job.finished else None
-        if job.state is JobState.FAILED or trajectory is None:
+        if job.error_code is not None:
+            row.error_code, row.error_message = job.error_code, job.error
+        if trajectory is None:
             cancelled = job.state is JobState.CANCELLED
             row.status = RepairStatus.CANCELLED if cancelled else RepairStatus.FAILED
-            row.error_code, row.error_message = job.error_code, job.error
-        else:
+        else:  # an engine failure mid-repair keeps the turns it made
             row.status = _FINAL[trajectory.status]
             row.tests = trajectory.tests
             row.new_method = trajectory.fixed_method
@@ -200,7 +213,22 @@ def get_repair(session: Session, repair_id: int) -> Repair:
     return row
 
 
-def record_feedback(session: Session, repair_id: int, body: FeedbackIn):
+def live_repair(session: Session, queue: RepairQueue, repair_id: int) -> tuple[Repair, RepairJob | None]:
+    """The row, and its job while the queue still holds it (what is not written yet)."""
+    row = get_repair(session, repair_id)
+    return row, queue.get(str(repair_id))
+
+
+def cancel_repair(session: Session, queue: RepairQueue, repair_id: int) -> tuple[Repair, RepairJob]:
+    """Ask a queued or running repair to stop; 409 once it has finished."""
+    row, job = live_repair(session, queue, repair_id)
+    if job is None or job.finished_ok:
+        raise ApiError(409, "repair_not_running", f"repair {repair_id} has already finished")
+    job.cancel()
+    return row, job
+
+
+def record_feedback(session: Session, repair_id: int, body: FeedbackIn) -> Feedback:
     """Idempotent: the same verdict again changes nothing; a new one replaces it."""
     row = get_repair(session, repair_id)
     if row.status in (RepairStatus.QUEUED, RepairStatus.RUNNING):

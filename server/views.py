@@ -1,12 +1,20 @@
-"""Repair rows, live jobs and adapters rendered as API responses."""
+"""Repair rows, live jobs, feedback and adapters rendered as API responses."""
 
 from __future__ import annotations
 
 from repomend.trajectory import Status
 from sandbox.results import RunResult
-from server.db.models import Adapter, AdapterActivation, Repair, RepairStatus, Repository
+from server.db.models import Adapter, AdapterActivation, Feedback, Repair, RepairStatus, Repository
 from server.jobs import JobState, RepairJob
-from server.schemas import ActivationOut, AdapterListOut, AdapterOut, RepairOut, TurnOut
+from server.schemas import (
+    ActivationOut,
+    ActiveAdapterOut,
+    AdapterListOut,
+    AdapterOut,
+    FeedbackOut,
+    RepairOut,
+    TurnOut,
+)
 
 
 def _results(data: dict | None) -> RunResult | None:
@@ -40,7 +48,7 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
             for turn in trajectory.turns
         ]
         final = trajectory.final
-        if trajectory.status in (Status.UNFIXED, Status.UNVERIFIED) and final is not None:
+        if trajectory.status in (Status.UNFIXED, Status.UNVERIFIED, Status.FAILED) and final is not None:
             last_attempt_diff = trajectory.diff(final.new_source) if final.new_source else None
             failure = trajectory.turns[-1].feedback
     else:
@@ -59,7 +67,7 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
             )
             for t in chosen
         ]
-        if row.status in (RepairStatus.UNFIXED, RepairStatus.UNVERIFIED) and chosen:
+        if row.status in (RepairStatus.UNFIXED, RepairStatus.UNVERIFIED, RepairStatus.FAILED) and chosen:
             failure = chosen[-1].feedback
     error = {"code": row.error_code, "message": row.error_message} if row.error_code else None
     if error is None and job is not None and job.error_code:
@@ -82,6 +90,15 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
         turns=turns,
         error=error,
         seconds=row.seconds,
+    )
+
+
+def feedback_out(repair_id: int, feedback: Feedback) -> FeedbackOut:
+    return FeedbackOut(
+        repair_id=str(repair_id),
+        verdict=feedback.verdict.value,
+        reason=feedback.reason,
+        recorded_at=feedback.updated_at,
     )
 
 
@@ -129,3 +146,7 @@ def adapter_list_out(
             for event in history
         ],
     )
+
+
+def active_adapter_out(repository: str, previous: str | None, active: str | None) -> ActiveAdapterOut:
+    return ActiveAdapterOut(repository=repository, active=active, previous=previous)

@@ -12,7 +12,6 @@ lock, so the threads overlap one method's sandboxed test runs with another's gen
 
 from __future__ import annotations
 
-import ast
 import json
 import statistics
 import threading
@@ -29,7 +28,15 @@ from repomend.backends.base import Backend, BackendError
 from repomend.conversation import Mode
 from repomend.loop import RepairCancelled, RepairOptions, repair
 from repomend.settings import Settings
-from repomend.source import CandidateRejected, SourceError, code_key, find_method, method_text, splice
+from repomend.source import (
+    CandidateRejected,
+    SourceError,
+    code_key,
+    find_method,
+    method_text,
+    splice,
+    without_docstring,
+)
 from repomend.trajectory import Attempt, Status, Trajectory
 from training.benchmark import Benchmark, BenchmarkItem, Start, build_benchmark, choose_methods
 from training.codebleu import codebleu, corpus_codebleu
@@ -78,24 +85,6 @@ class EvalReport:
 # -- one method ------------------------------------------------------------------------------------
 
 
-def without_docstring(code: str) -> str:
-    """The method without its docstring: the loop puts the original docstring back into every
-    answer, which would make any two answers look alike."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return code
-    if not tree.body or not isinstance(tree.body[0], ast.FunctionDef | ast.AsyncFunctionDef):
-        return code
-    first = tree.body[0].body[0] if tree.body[0].body else None
-    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)):
-        return code
-    if not isinstance(first.value.value, str) or first.end_lineno is None:
-        return code
-    lines = code.split("\n")
-    return "\n".join(lines[: first.lineno - 1] + lines[first.end_lineno :])
-
-
 def final_method(trajectory: Trajectory) -> str | None:
     """The last answer as it reads in the file (docstring kept), or its raw code when it could not
     be spliced; None when the model never gave code."""
@@ -114,6 +103,8 @@ def failure_kind(attempt: Attempt | None) -> str:
     """What the last answer of an unfixed method failed with, as one label."""
     if attempt is None:
         return "no answer"
+    if attempt.repeat:
+        return "repeated code"
     if attempt.rejection is not None:
         return "no code block" if "code block" in attempt.rejection else "rejected answer"
     results = attempt.results
@@ -175,7 +166,10 @@ def method_result(
         "codebleu": score.score if score else 0.0,
         "answer": answer,
         "last_reply": trajectory.final.reply[:REPLY_EXCERPT] if trajectory.final else None,
-        "failure": None if fixed_at is not None else failure_kind(trajectory.final),
+        "failure": None
+        if fixed_at is not None
+        else ("engine failed" if trajectory.status is Status.FAILED else failure_kind(trajectory.final)),
+        "error": trajectory.error,
         "reasoning_words": [len(text.split()) for text in reasoning],
         "reasoning_tokens": [count_tokens(text) if text else 0 for text in reasoning],
         "budget_forced": sum(1 for attempt in attempts if attempt.budget_forced),

@@ -37,12 +37,13 @@ class Retained:
 
 
 def retain(trajectory: Trajectory, record: MethodRecord) -> list[Retained]:
-    """Items from one loop run; a run that tested nothing (survivor, cancelled) yields none.
+    """Items from one loop run; a run that tested nothing (survivor, cancelled) or that the
+    engine cut short yields none.
 
     A conversation that starts from a broken body (the loop's repair start) already holds a
     failed first answer, so fixing it on the model's first turn counts as rule a.
     """
-    if trajectory.status in (Status.ALREADY_PASSING, Status.CANCELLED) or not trajectory.turns:
+    if trajectory.status in (Status.ALREADY_PASSING, Status.CANCELLED, Status.FAILED) or not trajectory.turns:
         return []
     messages = [dict(m) for m in trajectory.messages]
     truth: Message = {"role": "assistant", "content": record.ground_truth_reply()}
@@ -57,7 +58,8 @@ def retain(trajectory: Trajectory, record: MethodRecord) -> list[Retained]:
         last = trajectory.turns[-1]
         if last.feedback is None:
             return []
-        feedback: Message = {"role": "user", "content": prompts.iteration_prompt(last.feedback)}
+        follow_up = last.follow_up or prompts.iteration_prompt(last.feedback)
+        feedback: Message = {"role": "user", "content": follow_up}
         found = [Retained("b", "ground_truth", [*messages[:2], messages[-1], feedback, truth])]  # type: ignore[list-item]
     return unique(found)
 

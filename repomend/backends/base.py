@@ -64,6 +64,16 @@ class Backend(ABC):
     def describe(self, adapter: str | None = None) -> str:
         """Which model (and adapter) answers, for results and logs."""
 
+    def context_size(self) -> int | None:
+        """Tokens one request may hold, prompt and answers together; None: unknown (the loop
+        then sends conversations uncut)."""
+        return None
+
+    def count_prompt_tokens(self, messages: list[Message], mode: Mode) -> int:
+        """The rendered prompt's length in the model's own tokens (needed when `context_size`
+        is known)."""
+        raise NotImplementedError
+
     def loaded_adapters(self) -> list[str]:
         """Names of the adapters this backend has loaded so far (loading happens on first use)."""
         return []

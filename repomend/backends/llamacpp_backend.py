@@ -116,6 +116,13 @@ class LlamaCppBackend(Backend):
             if self._server is not None:
                 self._server.stop()
 
+    def context_size(self) -> int:
+        return self._context
+
+    def count_prompt_tokens(self, messages: list[Message], mode: Mode) -> int:
+        with self._lock:
+            return len(self.tokenize(render_prompt(self._template, messages, mode)))
+
     def tokenize(self, text: str) -> list[int]:
         """The server's token ids for `text`, special tokens parsed, none added."""
         reply = self._post("/tokenize", {"content": text, "add_special": False, "parse_special": True})

@@ -176,6 +176,12 @@ class TransformersBackend(Backend):
 
     # -- prompt --------------------------------------------------------------------------------
 
+    def context_size(self) -> int:
+        return self._context
+
+    def count_prompt_tokens(self, messages: list[Message], mode: Mode) -> int:
+        return len(self._tokenizer(self.render_prompt(messages, mode), add_special_tokens=False)["input_ids"])
+
     def render_prompt(self, messages: list[Message], mode: Mode) -> str:
         """The exact text the model reads, ending where the assistant starts writing."""
         return render_prompt(self._template, messages, mode)

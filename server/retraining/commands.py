@@ -54,7 +54,7 @@ def cmd_retrain(args: argparse.Namespace, console: Console) -> int:
     from server.db.models import TrainingState
     from server.retraining import runs
     from server.retraining.policy import policy_of
-    from server.retraining.routes import run_out
+    from server.retraining.views import run_out
     from server.retraining.worker import work
     from server.service import repository_by_name
 

@@ -47,7 +47,7 @@ from server.ui.access import (
 )
 
 if TYPE_CHECKING:
-    from server.app import AppState
+    from server.state import AppState
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

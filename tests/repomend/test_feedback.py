@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from repomend.feedback import MAX_DETAILED_ERRORS, MAX_LISTED_IDS, format_test_output
+from repomend.feedback import MAX_DETAILED_ERRORS, MAX_LISTED_IDS, failing_line, format_test_output
 from sandbox.results import RunResult, TestResult
 
 TRACEBACK = (
@@ -41,3 +41,20 @@ def test_distinct_errors_get_tracebacks_up_to_the_limit_then_headlines():
 def test_position_markers_under_source_lines_are_left_out():
     text = format_test_output(RunResult(tests=[failed("tests/test_d.py::test_add")]))
     assert "    assert add(1) == 2\nE   TypeError: bad operand" in text and "^" not in text
+
+
+def test_the_methods_failing_line_comes_first_when_the_error_passed_through_it():
+    deep = (
+        "tests/test_d.py:12: in test_add\n    assert add(1) == 2\n"
+        "pkg/d.py:3: in helper\n    return x + y\n"
+        "pkg/d.py:7: in add\n    return helper(x, None)\nE   TypeError: bad operand"
+    )
+    result = RunResult(
+        tests=[TestResult("tests/test_d.py::test_add", "failed", exception_type="TypeError", traceback=deep)]
+    )
+    text = format_test_output(result, target=("pkg/d.py", "add"))
+    assert text.startswith("The error is raised in `add` at this line: `return helper(x, None)`\n")
+    assert failing_line(result, "pkg/d.py", "helper") == "return x + y"
+    # an assertion in the test itself names no line of the method
+    assert failing_line(RunResult(tests=[failed("tests/test_d.py::test_add")]), "pkg/d.py", "add") is None
+    assert format_test_output(result).startswith("tests/test_d.py::test_add FAILED")

@@ -185,3 +185,22 @@ def test_serve_on_an_unmigrated_database_says_what_to_run(tmp_path, monkeypatch,
     assert main(["serve"]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "run `repomend db upgrade`" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_engine_failure_mid_repair_keeps_the_turns_made(server_settings, stats_repo, python):
+    test_client, _ = make_client(server_settings, [reply(WRONG_MEAN)])  # no reply for turn 2
+    with test_client:
+        register(test_client, stats_repo, python)
+        result = test_client.post("/v1/repairs?wait=true", json=repair_body(tests=MEAN_TESTS), headers=USER)
+        result = result.json()
+        assert result["status"] == "failed"
+        assert result["error"] == {
+            "code": "engine_failed",
+            "message": "the engine failed on turn 2: the scripted backend ran out of replies",
+        }
+        assert [t["passed"] for t in result["turns"]] == [False]
+        test_client.app.state.repomend.queue.forget(result["id"])
+        shown = test_client.get(f"/v1/repairs/{result['id']}", headers=USER).json()
+        assert shown["status"] == "failed" and shown["error"]["code"] == "engine_failed"
+        assert [(t["tests_passed"], t["tests_failed"]) for t in shown["turns"]] == [(1, 1)]
+        assert "AssertionError" in shown["failure"]

@@ -93,7 +93,7 @@ def fixer(fix_turn: Mapping[str, int | None], think: str = "") -> ScriptedBacken
         turn = turn_of(messages)  # 1 after the broken start: the model's first answer
         due = fix_turn[qualname]
         truth = ground_truth(qualname)
-        wrong = truth.split("\n", 1)[0] + "\n    return 12345"
+        wrong = truth.split("\n", 1)[0] + f"\n    return {12345 + turn}"  # a new wrong answer each turn
         code = truth if due is not None and turn >= due else wrong
         prefix = f"<think>{think}</think>\n\n" if think else ""
         return prefix + prompts.as_code_reply(code)

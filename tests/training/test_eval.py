@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from repomend import prompts
 from repomend.conversation import Mode
 from repomend.loop import RepairOptions
 from sandbox.results import RunResult, TestResult
@@ -194,7 +195,7 @@ def test_evaluation_compares_models_and_modes_on_the_same_broken_methods(evaluat
     for backend in (evaluated["base"], evaluated["tuned"]):
         for messages, _, _, _ in backend.calls:
             start = messages[2]["content"]
-            assert any(f"```python\n{text}\n```" == start for text in broken.values())
+            assert any(prompts.history_code(text) == start for text in broken.values())
     assert report.data["models"]["tuned"] == {"adapter": "tuned-adapter"}
 
 

@@ -106,7 +106,7 @@ def test_retention_rules_and_ground_truth_doubling(shapes_extraction, settings, 
     teachers = [
         scripted(settings, "first-turn", [ALTERNATIVE_FIX]),
         scripted(settings, "second-turn", [RETURNS_X, ALTERNATIVE_FIX]),
-        scripted(settings, "never", [RETURNS_LOW, RETURNS_LOW]),
+        scripted(settings, "never", [RETURNS_X, RETURNS_LOW]),
     ]
     generate(
         shapes_extraction.folder,

@@ -101,6 +101,16 @@ def test_a_prompt_beyond_the_context_is_refused_before_generation(engine) -> Non
 
 
 @pytest.mark.parametrize("mode", list(Mode))
+def test_the_engine_counts_a_conversation_as_it_will_read_it(engine, mode) -> None:
+    """What the loop fits conversations by: the context and the prompt's length in the model's tokens."""
+    config = GenerationConfig(max_new_tokens=2, thinking_budget=2, stop_after_code_block=False)
+    [completion] = engine.generate(CONVERSATION, mode=mode, config=config)
+    assert engine.context_size() == 2048
+    assert engine.count_prompt_tokens(CONVERSATION, mode) == completion.prompt_tokens
+    assert engine.count_prompt_tokens(MESSAGES, mode) < engine.count_prompt_tokens(CONVERSATION, mode)
+
+
+@pytest.mark.parametrize("mode", list(Mode))
 def test_training_and_serving_read_the_same_tokens(engine, tiny_gguf, mode) -> None:
     """The chat rendering of the training path (the Hugging Face tokenizer) and the engine's request
     (the server's own template and tokenizer) agree token for token, prefills included."""
@@ -119,6 +129,7 @@ def test_adapters_are_chosen_per_request_and_the_base_comes_back_unchanged(tiny_
     settings = _settings(tiny_gguf, tmp_path)
     lora_adapter(tiny_gguf.folder, settings.resolved_adapters_dir / "stats" / "v1", seed=1, base_model="t")
     backend = LlamaCppBackend(settings)
+
     def reply(adapter: str | None = None) -> str:
         return backend.generate(MESSAGES, mode=Mode.NO_THINK, config=GREEDY, adapter=adapter)[0].content
 
