@@ -450,8 +450,7 @@ def repair(
             except BackendError as err:
                 trajectory.status = Status.FAILED
                 trajectory.error = f"the engine failed on turn {index}: {err}"
-                if not turn.attempts:
-                    trajectory.turns.pop()
+                trajectory.turns.pop()  # nothing of this turn was tested; the turns before stand
                 break
             check_cancel()
             candidates = [a for a in turn.attempts if a.rejection is None and a.results is None]

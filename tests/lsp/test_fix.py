@@ -117,7 +117,7 @@ async def test_reject_last_fix_restores_the_method_and_tells_the_server(
 async def test_a_failed_fix_is_not_applied_and_the_last_attempt_is_offered(
     editor: Editor, stats_workspace: Path, repomend_server: RunningServe, model_stub: StubServer
 ):
-    model_stub.script += [code_reply(WRONG_MEAN), code_reply(WRONG_MEAN)]
+    model_stub.script += [code_reply("def mean(self):\n    return len(self.xs)"), code_reply(WRONG_MEAN)]
     editor.choose = "Show last attempt"
     await editor.start(stats_workspace, **settings(repomend_server, maxTurns=2))
     uri = editor.open(stats_workspace / "pkg" / "stats.py")

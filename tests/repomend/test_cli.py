@@ -103,7 +103,7 @@ def test_repair_prints_the_verified_diff_and_applies_it(capsys, stats_repo, scri
 def test_unfixed_repair_shows_last_attempt_and_why(capsys, stats_repo, scripted_model):
     from tests.conftest import STATS_SOURCE, WRONG_MEAN
 
-    scripted_model([f"```python\n{WRONG_MEAN}\n```"] * 2)
+    scripted_model([f"```python\n{answer}\n```" for answer in ("def mean(self):\n    return 0", WRONG_MEAN)])
     code = main(
         [
             "repair",
