@@ -12,9 +12,10 @@ turns 2-5 with the prompt tokens evaluated vs taken from the engine's cache.
 
 Run: `.venv/bin/python benchmarks/engine_repairs.py [--packages isodate,itsdangerous,toolz]
 [--models smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--limit 12] [--first N]
-[--turns 5] [--samples 1] [--mode no-think|think] [--tag NAME]`. The broken methods are stored per
-package and seed the first time (`<work>/<package>/benchmark-seed<S>-limit<L>.json`) and replayed
-by every later run, whichever the model, variant or code version; `--first N` replays a prefix.
+[--methods ID,...] [--turns 5] [--samples 1] [--mode no-think|think] [--tag NAME]`. The broken
+methods are stored per package and seed the first time
+(`<work>/<package>/benchmark-seed<S>-limit<L>.json`) and replayed by every later run, whichever
+the model, variant or code version; `--first N` and `--methods` replay a part.
 Needs PyPI for the package sdists the first time, and the models pulled. Results go to
 `<work>/engine_repairs-<tag>.json` as each model finishes; the load average is printed beside
 every figure.
@@ -76,6 +77,12 @@ class Recording(Backend):
                 }
             )
         return completions
+
+    def context_size(self) -> int | None:
+        return self.inner.context_size()
+
+    def count_prompt_tokens(self, messages: list[Message], mode: Mode) -> int:
+        return self.inner.count_prompt_tokens(messages, mode)
 
     def describe(self, adapter=None) -> str:
         return self.inner.describe(adapter)
@@ -169,6 +176,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/repomend-real-packages"))
     parser.add_argument("--limit", type=int, default=12, help="held-out methods per package")
     parser.add_argument("--first", type=int, help="replay only the first N stored methods of each package")
+    parser.add_argument("--methods", help="replay only these stored methods (comma-separated ids)")
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--samples", type=int, default=1, help="samples per turn")
     parser.add_argument("--mode", choices=[str(m) for m in Mode], default=str(Mode.NO_THINK))
@@ -202,6 +210,10 @@ def main() -> int:
                     data = json.loads(stored.read_text(encoding="utf-8"))
                     replay = Benchmark.from_dict(data["benchmark"], Path(data["repository"]))
                     replay.items = replay.items[: args.first]
+                    if args.methods:
+                        replay.items = [item for item in replay.items if item.id in args.methods.split(",")]
+                    if not replay.items:
+                        continue
                 started = time.perf_counter()
                 report = evaluate(folder, [ModelUnderTest(BASE)], [mode], settings=model_settings,
                                   backend=backend, turns=args.turns, workers=args.workers, limit=args.limit,

@@ -138,6 +138,13 @@ class LockedBackend(Backend):
         with self._lock:
             return self.inner.generate(messages, mode=mode, config=config, n=n, adapter=adapter)
 
+    def context_size(self) -> int | None:
+        return self.inner.context_size()
+
+    def count_prompt_tokens(self, messages: list[Message], mode: Mode) -> int:
+        with self._lock:
+            return self.inner.count_prompt_tokens(messages, mode)
+
     def describe(self, adapter: str | None = None) -> str:
         return self.inner.describe(adapter)
 

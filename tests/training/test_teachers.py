@@ -109,3 +109,22 @@ def test_openai_teacher_writes_reasoning(server, shapes_extraction, settings, tm
     assert request.body["chat_template_kwargs"] == {"enable_thinking": True}
     row = (dataset.folder / "train.jsonl").read_text()
     assert "<think>\\nEach value is multiplied by the factor.\\n</think>" in row
+
+
+def test_a_locked_backend_tells_the_loop_its_context_like_the_model_it_wraps():
+    """The loop cuts conversations by these two answers; a wrapper that hid them would let a long
+    repair outgrow the engine."""
+    from repomend.backends.scripted import ScriptedBackend
+    from repomend.conversation import Mode
+    from training.teachers import LockedBackend
+
+    class Sized(ScriptedBackend):
+        def context_size(self):
+            return 100
+
+        def count_prompt_tokens(self, messages, mode):
+            return 7 * len(messages)
+
+    locked = LockedBackend(Sized([]))
+    assert locked.context_size() == 100
+    assert locked.count_prompt_tokens([{"role": "user", "content": "x"}], Mode.NO_THINK) == 7
