@@ -32,6 +32,7 @@ from repomend.source import (
     method_text,
     remove_body,
     splice,
+    spliced_key,
 )
 from repomend.trajectory import Attempt, Status, Trajectory, Turn
 from repomend.verdict import Reference, Verdict, judge
@@ -246,7 +247,7 @@ def _prepare(
     except (NoCodeBlock, CandidateRejected) as err:
         attempt.rejection = str(err)
         return attempt
-    key = _key(attempt.new_source, request.qualname)
+    key = spliced_key(attempt.new_source, request.qualname)
     if key in tested:
         attempt.repeat = True
         attempt.rejection = "the answer repeats code that was already tested"
@@ -254,10 +255,6 @@ def _prepare(
     tested[key] = None
     attempt.rejection = _screened(attempt.new_source, source, method, request)
     return attempt
-
-
-def _key(new_source: str, qualname: str) -> str:
-    return code_key(method_text(new_source, find_method(new_source, qualname)))
 
 
 def _test(attempt: Attempt, request: RepairRequest, run: TestRunner, reference: Reference) -> Attempt:
@@ -271,30 +268,25 @@ def _test(attempt: Attempt, request: RepairRequest, run: TestRunner, reference: 
 
 def _test_all(
     attempts: list[Attempt], request: RepairRequest, run: TestRunner, reference: Reference, workers: int
-) -> list[Attempt]:
+) -> None:
     """Test the untested candidates side by side (the first in `run`'s sandbox, the others in
-    cold ones) and stop starting new ones once one passes; returns them in the order they ended."""
+    cold ones) and stop starting new ones once one passes."""
     if len(attempts) <= 1 or workers <= 1:
-        done = []
         for attempt in attempts:
-            done.append(_test(attempt, request, run, reference))
-            if attempt.passed:
+            if _test(attempt, request, run, reference).passed:
                 break
-        return done
+        return
     cold = second_runner(run)
-    done = []
     with ThreadPoolExecutor(max_workers=min(workers, len(attempts)), thread_name_prefix="tests") as pool:
         futures = [
             pool.submit(_test, attempt, request, run if index == 0 else cold, reference)
             for index, attempt in enumerate(attempts)
         ]
         for future in as_completed(futures):
-            done.append(future.result())
-            if done[-1].passed:
+            if future.result().passed:
                 for other in futures:
                     other.cancel()
                 break
-    return done
 
 
 def _screened(new_source: str, source: str, method: Method, request: RepairRequest) -> str | None:
@@ -320,7 +312,7 @@ def _feedback(attempt: Attempt, request: RepairRequest, method: Method, tested: 
     """The TEST_RESULT text of the turn's chosen answer; for a repeat, what that code got before."""
     if attempt.repeat:
         assert attempt.new_source is not None
-        return tested.get(_key(attempt.new_source, request.qualname)) or ""
+        return tested.get(spliced_key(attempt.new_source, request.qualname)) or ""
     if attempt.rejection is not None:
         return format_rejection(attempt.rejection)
     assert attempt.results is not None
@@ -475,7 +467,7 @@ def repair(
                 break
             for attempt in turn.attempts:
                 if attempt.new_source is not None and not attempt.repeat:
-                    key = _key(attempt.new_source, request.qualname)
+                    key = spliced_key(attempt.new_source, request.qualname)
                     tested[key] = _feedback(attempt, request, method, tested)
             turn.feedback = _feedback(answer, request, method, tested)
             failed = _failed_ids(answer)

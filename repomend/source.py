@@ -665,6 +665,14 @@ def keep_docstring(source: str, method: Method, spliced: str) -> str:
     return result if _compile_error(result, "<file>") is None else spliced
 
 
+def _is_docstring(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
 def code_key(method_code: str) -> str:
     """What a method *does*, for telling a new answer from one already tested: its syntax tree
     without docstring, comments or layout. Falls back to the text when it does not parse."""
@@ -675,15 +683,15 @@ def code_key(method_code: str) -> str:
     except SyntaxError:
         return " ".join(method_code.split())
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.body:
-            first = node.body[0]
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                node.body = node.body[1:] or [ast.Pass()]
+        is_definition = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        if is_definition and node.body and _is_docstring(node.body[0]):
+            node.body = node.body[1:] or [ast.Pass()]
     return ast.unparse(tree)
+
+
+def spliced_key(source: str, qualname: str) -> str:
+    """`code_key` of the method `qualname` as it stands in `source` (a file with an answer spliced in)."""
+    return code_key(method_text(source, find_method(source, qualname)))
 
 
 def without_docstring(code: str) -> str:
@@ -699,8 +707,7 @@ def without_docstring(code: str) -> str:
     if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) or len(function.body) < 2:
         return code
     first = function.body[0]
-    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str)):  # fmt: skip
+    if not _is_docstring(first):
         return code
     assert first.end_lineno is not None
     lines = code.split("\n")

@@ -35,6 +35,7 @@ from repomend.source import (
     find_method,
     method_text,
     splice,
+    spliced_key,
     without_docstring,
 )
 from repomend.trajectory import Attempt, Status, Trajectory
@@ -124,7 +125,7 @@ def answer_key(attempt: Attempt, qualname: str) -> str | None:
     """The attempt's method as it would stand in the file, by what it does (`code_key`)."""
     if attempt.new_source is not None:
         try:
-            return code_key(method_text(attempt.new_source, find_method(attempt.new_source, qualname)))
+            return spliced_key(attempt.new_source, qualname)
         except SourceError:
             pass
     return code_key(attempt.candidate) if attempt.candidate is not None else None
