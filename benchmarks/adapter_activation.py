@@ -145,7 +145,7 @@ def main() -> int:
 def load_cost(backend: TransformersBackend, folders: list[Path], tmp: Path) -> float:
     """First use minus second use of fresh adapters, on 1-token answers so generation is negligible."""
     from repomend.backends.base import GenerationConfig
-    from repomend.conversation import Mode
+    from repomend.contract.conversation import Mode
 
     config = GenerationConfig(max_new_tokens=1)
     messages = [{"role": "user", "content": "Fix mean."}]

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from repomend import prompts
+from repomend.contract import prompts
 from repomend.settings import Settings
 from repomend.source import find_method, method_text, parse_methods, remove_body
 from training.adapter_manifest import AdapterManifest, DatasetRef, write_manifest

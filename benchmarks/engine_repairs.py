@@ -40,7 +40,7 @@ from train_real_packages import PACKAGES, checkout, log
 
 from repomend.backends import load_backend
 from repomend.backends.base import Backend, Completion, GenerationConfig
-from repomend.conversation import Message, Mode
+from repomend.contract.conversation import Message, Mode
 from repomend.settings import SandboxSettings, Settings
 
 PACKAGES.setdefault("toolz", {"version": "1.0.0", "requirements": ["pytest", "coverage"]})

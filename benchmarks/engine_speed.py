@@ -28,7 +28,7 @@ from generation_speed import repair_messages
 
 from repomend.backends import load_backend
 from repomend.backends.base import GenerationConfig
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
 from repomend.settings import DEFAULT_MODEL, Settings
 
 

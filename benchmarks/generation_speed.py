@@ -15,8 +15,8 @@ import torch
 
 from repomend.backends import load_backend
 from repomend.backends.base import GenerationConfig
-from repomend.conversation import Mode
-from repomend.prompts import SYSTEM_PROMPT, first_turn_prompt
+from repomend.contract.conversation import Mode
+from repomend.contract.prompts import SYSTEM_PROMPT, first_turn_prompt
 from repomend.settings import Settings
 
 FILE = '''"""Small statistics helpers."""

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from repomend.conversation import Mode
-from repomend.rendering import ChatTemplate, completion_prefix
+from repomend.contract.conversation import Mode
+from repomend.contract.rendering import ChatTemplate, completion_prefix
 from repomend.settings import SandboxSettings, Settings
 from training.extract import extract
 from training.generate import RunnerPool

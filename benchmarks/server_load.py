@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from repomend import prompts
 from repomend.backends.scripted import ScriptedBackend
+from repomend.contract import prompts
 from repomend.settings import ServerSettings, Settings
 from sandbox.results import RunResult, TestResult
 from server.app import create_app

@@ -41,7 +41,7 @@ import time
 import venv
 from pathlib import Path
 
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
 from repomend.settings import SandboxSettings, Settings
 
 PACKAGES = {

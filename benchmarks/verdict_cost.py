@@ -1,7 +1,7 @@
 """What the verdict's safeguards cost: the results channel and the screen per candidate (ms), and
 the second, cold run per fixed repair (s); plus how often the screen rejects an honest answer.
 
-- screen: `repomend.screen.screen` of every method of real packages (the ground truth, as the
+- screen: `repomend.contract.screen.screen` of every method of real packages (the ground truth, as the
   candidate) against its own mutants (as the method it replaces), as the mutation teacher and the
   evaluation pair them; any rejection is a false one, and is listed;
 - channel: per candidate, the supervisor's side (a channel made, handed over, every record read
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from repomend.screen import screen
+from repomend.contract.screen import screen
 from repomend.source import SourceError, method_text, parse_methods
 from sandbox import pytest_plugin
 from sandbox.channel import CHANNEL_ENV, Channel

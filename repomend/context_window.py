@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from repomend import prompts
-from repomend.conversation import Message
+from repomend.contract import prompts
+from repomend.contract.conversation import Message
 
 
 def fit_conversation(

@@ -16,26 +16,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
-from repomend import prompts
 from repomend.backends.base import Backend, BackendError, Completion, GenerationConfig
 from repomend.context_window import fit_conversation
-from repomend.conversation import Message, Mode, NoCodeBlock, extract_code, history_reply
-from repomend.feedback import format_rejection, format_test_output
-from repomend.screen import screen
+from repomend.contract import prompts
+from repomend.contract.answers import read_answer
+from repomend.contract.conversation import Message, Mode, history_reply
+from repomend.contract.feedback import format_rejection, format_test_output
+from repomend.contract.verdict import Reference, Verdict, judge
 from repomend.settings import Settings
 from repomend.source import (
-    CandidateRejected,
     Method,
     code_key,
     find_method,
-    keep_docstring,
     method_text,
     remove_body,
-    splice,
     spliced_key,
 )
 from repomend.trajectory import Attempt, Status, Trajectory, Turn
-from repomend.verdict import Reference, Verdict, judge
 from sandbox.results import RunResult
 
 
@@ -241,19 +238,16 @@ def _prepare(
         completion_tokens=completion.completion_tokens,
         budget_forced=completion.budget_forced,
     )
-    try:
-        attempt.candidate = extract_code(completion.content)
-        attempt.new_source = keep_docstring(source, method, splice(source, method, attempt.candidate))
-    except (NoCodeBlock, CandidateRejected) as err:
-        attempt.rejection = str(err)
+    answer = read_answer(completion.content, source, method, request.qualname, request.ground_truth)
+    attempt.candidate, attempt.new_source = answer.code, answer.new_source
+    attempt.rejection = answer.rejection
+    if answer.key is None:
         return attempt
-    key = spliced_key(attempt.new_source, request.qualname)
-    if key in tested:
+    if answer.key in tested:
         attempt.repeat = True
         attempt.rejection = "the answer repeats code that was already tested"
         return attempt
-    tested[key] = None
-    attempt.rejection = _screened(attempt.new_source, source, method, request)
+    tested[answer.key] = None
     return attempt
 
 
@@ -287,15 +281,6 @@ def _test_all(
                 for other in futures:
                     other.cancel()
                 break
-
-
-def _screened(new_source: str, source: str, method: Method, request: RepairRequest) -> str | None:
-    """The screen's reason against the answer as spliced, compared with the method it replaces."""
-    try:
-        candidate = method_text(new_source, find_method(new_source, request.qualname))
-        return screen(candidate, method_text(source, method), source, request.ground_truth)
-    except (SyntaxError, ValueError):
-        return None  # the splice already accepted it; nothing the screen can read
 
 
 def _best(attempts: list[Attempt]) -> int:

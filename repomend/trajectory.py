@@ -6,9 +6,9 @@ import difflib
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from repomend.conversation import Message, Mode
+from repomend.contract.conversation import Message, Mode
+from repomend.contract.verdict import Verdict
 from repomend.source import find_method, method_text
-from repomend.verdict import Verdict
 from sandbox.results import RunResult
 
 
@@ -33,7 +33,7 @@ class Attempt:
     """The method code extracted from the reply; None when there was no usable code block."""
     rejection: str | None
     """Why the answer could not be tested (no code block, wrong name, does not parse, or the
-    screen's reason: `repomend.screen`)."""
+    screen's reason: `repomend.contract.screen`)."""
     results: RunResult | None
     generation_seconds: float
     test_seconds: float
@@ -43,7 +43,7 @@ class Attempt:
     new_source: str | None = None
     """The whole file with the candidate spliced in."""
     verdict: Verdict | None = None
-    """The tests' verdict against the repair's reference (`repomend.verdict`)."""
+    """The tests' verdict against the repair's reference (`repomend.contract.verdict`)."""
     repeat: bool = False
     """The answer is code already tested in this repair (the method as given included, compared
     by `repomend.source.code_key`): it is not tested again."""

@@ -62,7 +62,7 @@ class RunResult:
 
         A skip, xfail or xpass counts against it, except where the test's own static mark says
         so: with no reference to compare with, a dodged test must never look like a pass. This
-        is `repomend.verdict.judge` without a reference; "fixed" is decided there."""
+        is `repomend.contract.verdict.judge` without a reference; "fixed" is decided there."""
         marked = self.marked
         return (
             any(t.outcome == "passed" for t in self.tests)

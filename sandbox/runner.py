@@ -35,7 +35,7 @@ a candidate cannot rewrite or remove the tests that judge it.
 
 Not guaranteed: the candidate runs in the same process as pytest; code that reaches pytest's
 objects in memory (through `gc`, frames, `sys.modules`) could still change what pytest reports.
-That is why candidates are screened before they run (`repomend.screen`) and a fix is run a
+That is why candidates are screened before they run (`repomend.contract.screen`) and a fix is run a
 second time in a fresh sandbox. CPU time is not limited beyond the wall clock.
 """
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
 from repomend.discovery import discover_tests
 from repomend.loop import RepairOptions, RepairRequest, TestRunner
 from repomend.settings import Settings

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from repomend.contract.verdict import Reference, judge
 from repomend.loop import RepairRequest, TestRunner
 from repomend.source import CandidateRejected, SourceError, find_method, method_text, splice
-from repomend.verdict import Reference, judge
 from training.generate import current_source
 from training.mutation import OPERATORS, in_trial_order, mutants
 from training.records import MethodRecord

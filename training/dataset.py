@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from repomend.backends.base import BackendError
-from repomend.conversation import Message
+from repomend.contract.conversation import Message
 from repomend.settings import Settings
 from training import exports
 from training.normalize import messages_hash

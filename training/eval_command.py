@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from datetime import UTC, datetime
 
     from repomend.cli import UserError
-    from repomend.conversation import Mode
+    from repomend.contract.conversation import Mode
     from training.benchmark import Benchmark
     from training.command_options import sandbox_settings
     from training.evaluate import BASE, EvalReport, EvaluationError, ModelUnderTest, evaluate

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from repomend.backends.base import Backend, BackendError
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
 from repomend.loop import RepairCancelled, RepairOptions, repair
 from repomend.settings import Settings
 from repomend.source import (

@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
-from repomend.conversation import THINK_CLOSE, THINK_PREFILL, Message
+from repomend.contract.conversation import THINK_CLOSE, THINK_PREFILL, Message
 
 SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 
 
 def no_think(messages: list[Message]) -> list[Message]:
     """Answers as the model writes them in no-think mode: the code, no think block
-    (`repomend.rendering` says why), as history shows them at serve time."""
+    (`repomend.contract.rendering` says why), as history shows them at serve time."""
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Literal
 
 from repomend.backends.base import BackendError
 from repomend.backends.scripted import ScriptedBackend
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
+from repomend.contract.verdict import Reference, judge
 from repomend.loop import (
     RepairCancelled,
     RepairOptions,
@@ -40,7 +41,6 @@ from repomend.loop import (
 from repomend.settings import Settings
 from repomend.source import SourceError, find_method, method_text, remove_body
 from repomend.trajectory import Status, Trajectory
-from repomend.verdict import Reference, judge
 from sandbox.results import RunResult
 from training.mutation import OPERATORS, in_trial_order, mutants
 from training.records import ExtractionManifest, MethodRecord, read_manifest, read_records

@@ -13,7 +13,7 @@ import re
 import warnings
 from collections.abc import Sequence
 
-from repomend.conversation import Message, NoCodeBlock, extract_code, split_reasoning
+from repomend.contract.conversation import Message, NoCodeBlock, extract_code, split_reasoning
 
 _SPACE = re.compile(r"\s+")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repomend.conversation import THINK_OPEN, Message, history_reply, split_reasoning
+from repomend.contract.conversation import THINK_OPEN, Message, history_reply, split_reasoning
 from training.normalize import normalize_text
 
 ROLES = ("system", "user", "assistant")

@@ -1,7 +1,7 @@
 """Prompts that only training sends: eliciting and compressing reasoning for think-mode items.
 
 The repair conversation itself (system prompt, first-turn and iteration prompts, code replies)
-comes from `repomend.prompts`, the one train/serve contract; these prompts go to a teacher,
+comes from `repomend.contract.prompts`, the one train/serve contract; these prompts go to a teacher,
 never to the model being trained, and only the reasoning they produce enters a dataset.
 """
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repomend.backends.base import GenerationConfig
-from repomend.conversation import Message, Mode, NoCodeBlock, extract_code, split_reasoning
+from repomend.contract.conversation import Message, Mode, NoCodeBlock, extract_code, split_reasoning
 from repomend.settings import Settings
 from training import prompts
 from training.storage import AppendLog, read_jsonl

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from repomend import prompts
-from repomend.conversation import Message
+from repomend.contract import prompts
+from repomend.contract.conversation import Message
 
 Split = Literal["train", "validation", "heldout"]
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from repomend import prompts
-from repomend.conversation import Message
+from repomend.contract import prompts
+from repomend.contract.conversation import Message
 from repomend.trajectory import Status, Trajectory
 from training.normalize import messages_hash
 from training.records import MethodRecord

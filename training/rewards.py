@@ -4,13 +4,13 @@ A completion is judged the way the repair loop judges an answer: the code block 
 spliced into the method's file, and the method's covering tests run in the sandbox (strict
 isolation, the repository's interpreter, the configured limits). The reward is
 
-- 1.0 when every covering test passes, judged by `repomend.verdict.judge` against the ground
+- 1.0 when every covering test passes, judged by `repomend.contract.verdict.judge` against the ground
   truth's run (a test the ground truth runs must run and pass: skipping it earns no more than
   failing it);
 - `partial_credit` x (share of covering tests that pass) when the tests ran but some failed
   (0.5 x by default, so any complete fix outranks every partial one);
 - 0.0 when there is no usable code block, the candidate does not splice (wrong method, syntax
-  error) or the screen rejects it (`repomend.screen`: exits, test-framework control, ...), it
+  error) or the screen rejects it (`repomend.contract.screen`: exits, test-framework control, ...), it
   repeats the answer the tests just rejected, a test file fails to import, or the run was killed
   (time, memory, output limits: an infinite loop earns nothing);
 
@@ -29,21 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from repomend.conversation import NoCodeBlock, extract_code, split_reasoning
+from repomend.contract.answers import read_answer
+from repomend.contract.conversation import split_reasoning
+from repomend.contract.verdict import Reference, judge
 from repomend.loop import TestRunner
-from repomend.screen import screen
-from repomend.source import (
-    CandidateRejected,
-    Method,
-    SourceError,
-    find_method,
-    keep_docstring,
-    method_text,
-    splice,
-)
-from repomend.verdict import Reference, judge
+from repomend.source import Method, SourceError, find_method
 from sandbox.results import RunResult
-from training.normalize import normalize_code
 from training.reasoning import count_tokens as count_words
 
 if TYPE_CHECKING:
@@ -125,6 +116,7 @@ def outcome_reward(
 class _Prepared:
     method: Method
     rejected: str | None
+    """The code key of the answer the tests rejected, when the task has one."""
 
 
 class TestOutcomeReward:
@@ -166,7 +158,9 @@ class TestOutcomeReward:
                     method = find_method(task.source, task.qualname)
                 except SourceError as err:
                     raise RewardError(f"{task.path}: {err}") from err
-                rejected = normalize_code(task.rejected_answer) if task.rejected_answer else None
+                rejected = None
+                if task.rejected_answer:
+                    rejected = read_answer(task.rejected_answer, task.source, method, task.qualname).key
                 self._prepared[task.id] = _Prepared(method, rejected)
             return self._prepared[task.id]
 
@@ -192,25 +186,15 @@ class TestOutcomeReward:
             return Judgement(round(reward - penalty, 6), what, passed, total, tokens, penalty, detail)
 
         prepared = self._prepare(task)
-        try:
-            code = extract_code(split.content)
-        except NoCodeBlock as err:
-            return verdict(0.0, "no_code", detail=str(err))
-        if prepared.rejected is not None and normalize_code(code) == prepared.rejected:
+        answer = read_answer(split.content, task.source, prepared.method, task.qualname)
+        if answer.code is None:
+            return verdict(0.0, "no_code", detail=answer.rejection or "")
+        if prepared.rejected is not None and answer.key == prepared.rejected:
             return verdict(0.0, "unchanged", detail="the answer the tests rejected, repeated")
-        try:
-            new_source = keep_docstring(
-                task.source, prepared.method, splice(task.source, prepared.method, code)
-            )
-        except CandidateRejected as err:
-            return verdict(0.0, "rejected", detail=str(err))
-        reason = screen(
-            method_text(new_source, find_method(new_source, task.qualname)),
-            method_text(task.source, prepared.method),
-            task.source,
-        )
-        if reason is not None:
-            return verdict(0.0, "rejected", detail=reason)
+        if not answer.testable:
+            return verdict(0.0, "rejected", detail=answer.rejection or "")
+        assert answer.new_source is not None
+        new_source = answer.new_source
         reference = self._reference(task)
         with self.runners.borrow() as run:
             result = _run(run, self.repo, task, new_source)

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
+from repomend.contract.rendering import ChatTemplate, completion_prefix, render_prompt
 from repomend.loop import TestRunner
-from repomend.rendering import ChatTemplate, completion_prefix, render_prompt
 from repomend.settings import Settings
 from training.adapter_manifest import AdapterManifest, DatasetRef
 from training.generate import RunnerPool

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from repomend.backends.scripted import ScriptedBackend
-from repomend.conversation import Message, Mode, extract_code
+from repomend.contract.conversation import Message, Mode, extract_code
 from repomend.loop import RepairOptions, RepairRequest, TestRunner, repair
 from repomend.source import SourceError, find_method
 from repomend.trajectory import Status

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repomend.conversation import Message, history_reply, split_reasoning
+from repomend.contract.conversation import Message, history_reply, split_reasoning
 
 SPLIT_FILES = {"train": "train.jsonl", "validation": "validation.jsonl"}
 MANIFEST_FILE = "manifest.json"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from repomend.backends.base import Backend, Completion, GenerationConfig
-from repomend.conversation import Message, Mode
+from repomend.contract.conversation import Message, Mode
 from repomend.settings import Settings
 
 TeacherKind = Literal["openai", "student", "mutation"]

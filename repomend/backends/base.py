@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from repomend.conversation import Message, Mode
+from repomend.contract.conversation import Message, Mode
 
 
 class BackendError(RuntimeError):

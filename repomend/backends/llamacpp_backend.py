@@ -1,6 +1,6 @@
 """llama.cpp's `llama-server`, the CPU engine: a GGUF base model plus GGUF LoRA adapters chosen per request.
 
-The prompt is rendered here with the server's own chat template through `repomend.rendering`
+The prompt is rendered here with the server's own chat template through `repomend.contract.rendering`
 (the one renderer training uses too), tokenized by the server without added special tokens, and
 sent to `/completion` as token ids, so the model reads exactly what an adapter was trained on.
 Later turns of a repair share their prefix with earlier ones and reuse the server's prompt cache;
@@ -28,11 +28,18 @@ import httpx
 from repomend.backends.adapter_files import adapter_path, available_adapters
 from repomend.backends.base import Backend, BackendError, Completion, GenerationConfig
 from repomend.backends.sampling import check_request
-from repomend.conversation import FORCED_CLOSE, THINK_CLOSE, THINK_PREFILL, Message, Mode, split_reasoning
+from repomend.contract.conversation import (
+    FORCED_CLOSE,
+    THINK_CLOSE,
+    THINK_PREFILL,
+    Message,
+    Mode,
+    split_reasoning,
+)
+from repomend.contract.rendering import ChatTemplate, render_prompt
 from repomend.llamacpp.build import engine_files
 from repomend.llamacpp.convert import adapter_gguf
 from repomend.llamacpp.process import EngineStartError, LlamaServer, ServerConfig
-from repomend.rendering import ChatTemplate, render_prompt
 from repomend.settings import Settings
 
 CODE_BLOCK_END = "\n```\n"

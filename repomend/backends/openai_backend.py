@@ -34,7 +34,7 @@ import httpx
 from repomend.backends.adapter_files import adapter_path
 from repomend.backends.base import Backend, BackendError, Completion, GenerationConfig
 from repomend.backends.sampling import check_request
-from repomend.conversation import (
+from repomend.contract.conversation import (
     FORCED_CLOSE,
     THINK_CLOSE,
     THINK_OPEN,

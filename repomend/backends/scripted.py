@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from repomend.backends.base import Backend, BackendError, Completion, GenerationConfig
-from repomend.conversation import Message, Mode, split_reasoning
+from repomend.contract.conversation import Message, Mode, split_reasoning
 
 Reply = str | Callable[[list[Message]], str]
 

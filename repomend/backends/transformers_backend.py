@@ -26,7 +26,7 @@ from repomend.backends.adapter_files import ADAPTER_CONFIG, adapter_path, availa
 from repomend.backends.base import Backend, BackendError, Completion, GenerationConfig
 from repomend.backends.model_files import resolve_model
 from repomend.backends.sampling import check_request
-from repomend.conversation import (
+from repomend.contract.conversation import (
     FORCED_CLOSE,
     THINK_CLOSE,
     THINK_PREFILL,
@@ -34,7 +34,7 @@ from repomend.conversation import (
     Mode,
     split_reasoning,
 )
-from repomend.rendering import ChatTemplate, render_prompt
+from repomend.contract.rendering import ChatTemplate, render_prompt
 from repomend.settings import Settings
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

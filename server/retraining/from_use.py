@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from repomend.prompts import as_code_reply
+from repomend.contract.prompts import as_code_reply
 from server.db.models import Feedback, Repair, Verdict
 from training.normalize import messages_hash, normalize_code
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
 from server.retraining.context import JobCancelled, JobContext
 from server.retraining.gate import GATE_K, GATE_MODE
 

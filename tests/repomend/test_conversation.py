@@ -1,7 +1,7 @@
 import pytest
 
-from repomend import prompts
-from repomend.conversation import NoCodeBlock, extract_code, split_reasoning
+from repomend.contract import prompts
+from repomend.contract.conversation import NoCodeBlock, extract_code, split_reasoning
 
 
 def test_reasoning_is_split_from_the_answer():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from repomend.feedback import MAX_DETAILED_ERRORS, MAX_LISTED_IDS, failing_line, format_test_output
+from repomend.contract.feedback import MAX_DETAILED_ERRORS, MAX_LISTED_IDS, failing_line, format_test_output
 from sandbox.results import RunResult, TestResult
 
 TRACEBACK = (

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from repomend import prompts
 from repomend.backends.base import GenerationConfig
 from repomend.backends.scripted import ScriptedBackend
-from repomend.conversation import Mode
+from repomend.contract import prompts
+from repomend.contract.conversation import Mode
 from repomend.loop import (
     AttemptTested,
     InitialTestsRun,

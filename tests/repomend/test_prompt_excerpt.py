@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from repomend import prompts
-from repomend.prompts import FILE_CONTEXT_CHARS, file_excerpt
+from repomend.contract import prompts
+from repomend.contract.prompts import FILE_CONTEXT_CHARS, file_excerpt
 
 HEADER = '"""Shapes."""\n\nimport math\nfrom dataclasses import dataclass\n\nSCALE = 2\n\n'
 

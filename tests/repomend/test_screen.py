@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from repomend.screen import RULES, Rule, screen
+from repomend.contract.screen import RULES, Rule, screen
 
 ORIGINAL = "def f(self, x):\n    return x\n"
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from repomend import prompts
 from repomend.backends.scripted import ScriptedBackend
+from repomend.contract import prompts
+from repomend.contract.verdict import Reference, judge
 from repomend.loop import RepairRequest, SandboxUnusable, TestRunner, repair, sandbox_test_runner
 from repomend.trajectory import Status
-from repomend.verdict import Reference, judge
 from sandbox.results import RunResult, TestResult
 from tests.conftest import FIXED_MEAN, STATS_TESTS, make_repo
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from repomend.verdict import Reference, Verdict, judge
+from repomend.contract.verdict import Reference, Verdict, judge
 from sandbox.results import RunResult
 from sandbox.runner import Limits, run_tests
 from sandbox.warm import WarmRunner

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from repomend import prompts
 from repomend.backends.scripted import ScriptedBackend
+from repomend.contract import prompts
 from sandbox.results import RunResult, TestResult
 from server import adapter_store, adapters
 from server.app import create_app

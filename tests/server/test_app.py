@@ -7,8 +7,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from repomend import prompts
 from repomend.backends.scripted import ScriptedBackend
+from repomend.contract import prompts
 from repomend.settings import ServerSettings
 from server.app import ServerConfigError, create_app
 from server.db.migrate import DatabaseNotMigrated

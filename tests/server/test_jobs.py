@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from repomend import prompts
 from repomend.backends.scripted import ScriptedBackend
+from repomend.contract import prompts
 from repomend.loop import RepairOptions, RepairRequest, sandbox_test_runner
 from repomend.trajectory import Status
 from server.jobs import JobState, QueueFull, RepairQueue

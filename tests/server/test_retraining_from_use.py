@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from repomend.prompts import as_code_reply
+from repomend.contract.prompts import as_code_reply
 from server.db import (
     Repair,
     RepairMode,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from repomend import prompts
+from repomend.contract import prompts
 from tests.repomend.backends.openai_stub import Reply, StubServer, chat_reply
 
 __all__ = ["Reply", "StubServer", "chat_reply", "code_reply"]

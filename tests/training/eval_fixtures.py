@@ -8,10 +8,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from repomend import prompts
 from repomend.backends.base import Backend, Completion, GenerationConfig
 from repomend.backends.scripted import ScriptedBackend
-from repomend.conversation import Message, Mode
+from repomend.contract import prompts
+from repomend.contract.conversation import Message, Mode
 from repomend.source import find_method, method_text, remove_body
 from tests.conftest import make_repo
 from tests.training.conftest import SHAPES_SOURCE, SHAPES_TESTS

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repomend import prompts
+from repomend.contract import prompts
 from tests.repomend.backends.tiny_models import build_model, build_tokenizer
 
 MUTANT = "def double(x):\n    return x * 3"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from repomend import prompts
 from repomend.backends.scripted import ScriptedBackend
 from repomend.cli import EXIT_BAD_INPUT, main
-from repomend.conversation import Mode, extract_code, split_reasoning
+from repomend.contract import prompts
+from repomend.contract.conversation import Mode, extract_code, split_reasoning
 from repomend.settings import Settings
 from training.dataset import DatasetError, DatasetOptions, build_dataset
 from training.records import ExtractionManifest, MethodRecord, write_manifest, write_records

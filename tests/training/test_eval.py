@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from repomend import prompts
-from repomend.conversation import Mode
+from repomend.contract import prompts
+from repomend.contract.conversation import Mode
 from repomend.loop import RepairOptions
 from sandbox.results import RunResult, TestResult
 from tests.training.eval_fixtures import HELDOUT, ByAdapter, fixer, ground_truth, heldout_extraction

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from repomend import prompts
 from repomend.backends.scripted import ScriptedBackend
 from repomend.cli import EXIT_BAD_INPUT, main
-from repomend.conversation import extract_code
+from repomend.contract import prompts
+from repomend.contract.conversation import extract_code
 from repomend.source import find_method, splice
 from sandbox.runner import run_tests
 from tests.conftest import make_repo

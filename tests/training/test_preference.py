@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repomend import prompts
+from repomend.contract import prompts
 from repomend.settings import Settings
 from tests.repomend.backends.tiny_models import build_adapter
 from tests.training.sft_fixtures import MUTANT, TRUTH, conversation, tiny_chat_model

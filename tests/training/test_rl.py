@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
 from repomend.settings import SandboxSettings, Settings
 from tests.conftest import FIXED_MEAN, STATS_SOURCE, WRONG_MEAN, make_repo
 from tests.training.sft_fixtures import tiny_chat_model
@@ -145,9 +145,9 @@ def test_prompts_are_the_loops_first_turn_and_a_rejected_mutant_with_its_feedbac
 def test_prompts_render_as_the_backend_renders_them_at_serve_time(tiny_chat_model, tmp_path):
     from transformers import AutoTokenizer
 
-    from repomend import prompts
     from repomend.backends.transformers_backend import TransformersBackend
-    from repomend.rendering import ChatTemplate, render_prompt
+    from repomend.contract import prompts
+    from repomend.contract.rendering import ChatTemplate, render_prompt
 
     messages = prompts.opening_messages(
         method="f",

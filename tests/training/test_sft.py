@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
 from repomend.settings import Settings
 from tests.training.sft_fixtures import MUTANT, conversation, tiny_chat_model, write_dataset
 from training.adapter_manifest import MANIFEST_FILE, ManifestError, is_finished_adapter, read_manifest

@@ -115,7 +115,7 @@ def test_a_locked_backend_tells_the_loop_its_context_like_the_model_it_wraps():
     """The loop cuts conversations by these two answers; a wrapper that hid them would let a long
     repair outgrow the engine."""
     from repomend.backends.scripted import ScriptedBackend
-    from repomend.conversation import Mode
+    from repomend.contract.conversation import Mode
     from training.teachers import LockedBackend
 
     class Sized(ScriptedBackend):

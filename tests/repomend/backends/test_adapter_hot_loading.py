@@ -12,7 +12,7 @@ from tiny_models import build_adapter
 
 from repomend.backends.base import BackendError, GenerationConfig
 from repomend.backends.openai_backend import OpenAIBackend
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
 from repomend.settings import Settings
 
 MESSAGES = [{"role": "user", "content": "Fix mean."}]

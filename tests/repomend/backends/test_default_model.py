@@ -9,8 +9,8 @@ import pytest
 from repomend.backends.base import GenerationConfig
 from repomend.backends.model_files import DEFAULT_MODEL_NAME
 from repomend.backends.transformers_backend import TransformersBackend
-from repomend.conversation import Mode, extract_code
-from repomend.prompts import SYSTEM_PROMPT
+from repomend.contract.conversation import Mode, extract_code
+from repomend.contract.prompts import SYSTEM_PROMPT
 from repomend.settings import Settings
 
 BROKEN = "def mean(xs):\n    return sum(xs) / (len(xs) - 1)\n"

@@ -15,8 +15,8 @@ import pytest
 
 from repomend.backends.base import BackendError, GenerationConfig
 from repomend.backends.llamacpp_backend import LlamaCppBackend
-from repomend.conversation import THINK_CLOSE, Mode
-from repomend.rendering import ChatTemplate, render_prompt
+from repomend.contract.conversation import THINK_CLOSE, Mode
+from repomend.contract.rendering import ChatTemplate, render_prompt
 from repomend.settings import Settings
 from tests.server.adapter_folders import lora_adapter
 

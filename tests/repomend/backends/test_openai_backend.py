@@ -11,7 +11,7 @@ from openai_stub import Reply, StubServer, chat_reply
 from repomend.backends import load_backend
 from repomend.backends.base import BackendError, GenerationConfig
 from repomend.backends.openai_backend import OpenAIBackend
-from repomend.conversation import Mode
+from repomend.contract.conversation import Mode
 from repomend.settings import Settings
 
 MESSAGES = [

@@ -6,8 +6,8 @@ import pytest
 from tiny_models import SCRIPTED_ANSWER, SCRIPTED_REASONING
 
 from repomend.backends.base import BackendError, GenerationConfig
-from repomend.conversation import THINK_CLOSE, THINK_PREFILL, Mode
-from repomend.prompts import SYSTEM_PROMPT
+from repomend.contract.conversation import THINK_CLOSE, THINK_PREFILL, Mode
+from repomend.contract.prompts import SYSTEM_PROMPT
 from repomend.settings import Settings
 
 MESSAGES = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from repomend.verdict import Verdict
+from repomend.contract.verdict import Verdict
 from sandbox.results import RunResult, TestResult
 
 MAX_FEEDBACK_CHARS = 3000

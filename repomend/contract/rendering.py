@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repomend.conversation import THINK_PREFILL, Message, Mode
+from repomend.contract.conversation import THINK_PREFILL, Message, Mode
 
 
 @dataclass(frozen=True)

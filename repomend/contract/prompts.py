@@ -1,4 +1,4 @@
-"""The prompt templates: the one contract between training and serving.
+"""The prompt templates the model reads, one part of the train/serve contract (`repomend.contract`).
 
 Every caller (server, training teachers, evaluation) builds its messages here, so a model
 fine-tuned on these strings sees exactly the same strings when it serves.
@@ -6,7 +6,7 @@ fine-tuned on these strings sees exactly the same strings when it serves.
 
 from __future__ import annotations
 
-from repomend.conversation import Message
+from repomend.contract.conversation import Message
 from repomend.source import without_docstring
 
 SYSTEM_PROMPT = (
