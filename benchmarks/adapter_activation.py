@@ -31,17 +31,17 @@ from repomend.backends.transformers_backend import TransformersBackend  # noqa: 
 from repomend.settings import ServerSettings, Settings  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
-from tests.conftest import make_repo  # noqa: E402
-from tests.repomend.backends.tiny_models import build_model, build_tokenizer  # noqa: E402
-from tests.server.adapter_folders import write_manifest  # noqa: E402
-from tests.server.test_adapters import MEAN_TESTS, instant_runner  # noqa: E402
+from tests.support.adapter_folders import write_manifest  # noqa: E402
+from tests.support.repos import ONE_MEAN_TEST, make_repo  # noqa: E402
+from tests.support.server_client import instant_runner  # noqa: E402
+from tests.support.tiny_models import build_model, build_tokenizer  # noqa: E402
 
 ADAPTERS = "/v1/admin/repositories/stats/adapters"
 REPAIR = {
     "repository": "stats",
     "path": "pkg/stats.py",
     "target": {"qualname": "Stats.mean"},
-    "tests": MEAN_TESTS,
+    "tests": ONE_MEAN_TEST,
     "max_turns": 1,
 }
 

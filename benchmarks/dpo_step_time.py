@@ -18,10 +18,11 @@ from repomend.contract import prompts
 from repomend.settings import Settings
 from repomend.source import find_method, method_text, parse_methods, remove_body
 from training.adapter_manifest import AdapterManifest, DatasetRef, write_manifest
-from training.lora_config import TrainConfig
 from training.mutation import mutants
-from training.policy import load_tokenizer_and_base
-from training.preference import PreferenceConfig, train_dpo
+from training.preference_config import PreferenceConfig
+from training.preference_trainer import train_dpo
+from training.sft_config import SFTConfig
+from training.starting_model import load_tokenizer_and_base
 
 DEMO_FILE = Path(__file__).resolve().parent.parent / "repomend" / "demo_repo" / "statkit" / "stats.py"
 
@@ -60,7 +61,7 @@ def main() -> None:
         from peft import get_peft_model
 
         _, base, _ = load_tokenizer_and_base(settings)
-        get_peft_model(base, TrainConfig().lora()).save_pretrained(str(work / "sft"))
+        get_peft_model(base, SFTConfig().lora()).save_pretrained(str(work / "sft"))
         write_manifest(
             work / "sft",
             AdapterManifest(settings.model, DatasetRef("bench", "0", "sha256:0"), {"method": "sft"}, {}),

@@ -16,6 +16,10 @@ Run: `.venv/bin/python benchmarks/engine_repairs.py [--packages isodate,itsdange
 methods are stored per package and seed the first time
 (`<work>/<package>/benchmark-seed<S>-limit<L>.json`) and replayed by every later run, whichever
 the model, variant or code version; `--first N` and `--methods` replay a part.
+`--compare before,after,think@think` runs nothing: it pools the per-package reports those runs
+stored (`TAG@MODE` for a mode other than no-think) on the methods all of them have, and gives each
+run's Pass@k, echo rate, seconds and tokens per method, and its paired difference (95% bootstrap)
+against the first run.
 Needs PyPI for the package sdists the first time, and the models pulled. Results go to
 `<work>/engine_repairs-<tag>.json` as each model finishes; the load average is printed beside
 every figure.
@@ -166,6 +170,69 @@ def pooled_figures(methods: list[dict[str, Any]], turns: int) -> dict[str, Any]:
     }
 
 
+def stored_methods(work: Path, packages: list[str], model: str, run: str) -> dict[str, dict[str, Any]]:
+    """The per-method results a run (`TAG` or `TAG@MODE`) left in its per-package reports, by id."""
+    tag, _, mode = run.partition("@")
+    mode = mode or str(Mode.NO_THINK)
+    found: dict[str, dict[str, Any]] = {}
+    for name in packages:
+        report = work / name / f"engine-{model}-{mode}-{tag}.json"
+        if report.is_file():
+            cell = json.loads(report.read_text(encoding="utf-8"))["results"]["base"][mode]
+            found.update({f"{name}:{m['id']}": m for m in cell["methods"]})
+    return found
+
+
+def paired_difference(a: list[int | None], b: list[int | None], k: int, rounds: int = 2000) -> dict[str, Any]:
+    """Pass@k of `b` minus `a` on the same methods, with a 95% bootstrap interval (methods resampled)."""
+    rng = random.Random(0)
+    n = len(a)
+
+    def passed(run: list[int | None], i: int) -> int:
+        return int(run[i] is not None and run[i] <= k)
+
+    diffs = []
+    for _ in range(rounds):
+        sample = [rng.randrange(n) for _ in range(n)]
+        diffs.append(sum(passed(b, i) - passed(a, i) for i in sample) / n)
+    diffs.sort()
+    value = sum(passed(b, i) - passed(a, i) for i in range(n)) / n
+    return {"value": round(value, 3), "ci95": [round(diffs[int(0.025 * rounds)], 3),
+                                               round(diffs[int(0.975 * rounds) - 1], 3)]}  # fmt: skip
+
+
+def compare(
+    work: Path, packages: list[str], models: list[str], runs: list[str], turns: int
+) -> dict[str, Any]:
+    """Pooled figures of each stored run and, against the first, the paired difference, on the
+    methods every run has (no model is run)."""
+    out: dict[str, Any] = {}
+    for model in models:
+        stored = {run: stored_methods(work, packages, model, run) for run in runs}
+        shared = sorted(set.intersection(*(set(found) for found in stored.values())))
+        if not shared:
+            continue
+        rows: dict[str, Any] = {}
+        first = [stored[runs[0]][key]["fixed_at"] for key in shared]
+        for run in runs:
+            methods = [stored[run][key] for key in shared]
+            rows[run] = pooled_figures(methods, turns)
+            if run != runs[0]:
+                fixed_at = [m["fixed_at"] for m in methods]
+                rows[run]["difference_vs_" + runs[0]] = {
+                    str(k): paired_difference(first, fixed_at, k) for k in range(1, turns + 1)
+                }
+            row = rows[run]
+            versus = row.get("difference_vs_" + runs[0], {}).get(str(turns))
+            first_k, last = row["pooled_pass_at"]["1"], row["pooled_pass_at"][str(turns)]
+            log(f"{model} [{run}] on {len(shared)} methods: Pass@1 {first_k['value']:.2f}, "
+                f"Pass@{turns} {last['value']:.2f} {last['ci95']}, echo rate {row['echo_rate']}, "
+                f"{row['seconds_per_method']} s and {row['completion_tokens_per_method']} tokens "
+                "per method" + (f"; Pass@{turns} minus {runs[0]}'s: {versus}" if versus else ""))  # fmt: skip
+        out[model] = {"methods": len(shared), "runs": rows}
+    return out
+
+
 def main() -> int:
     from training.benchmark import Benchmark
     from training.evaluate import BASE, EvalReport, ModelUnderTest, evaluate
@@ -185,7 +252,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", default="default", help="names this run's result files")
     parser.add_argument("--prepare", action="store_true", help="only fetch and extract the packages")
+    parser.add_argument("--compare", metavar="TAG[@MODE],...",
+                        help="run nothing: pool the stored runs' reports and give each one's paired "
+                        "difference against the first, on the methods all of them have")  # fmt: skip
     args = parser.parse_args()
+    if args.compare:
+        runs = args.compare.split(",")
+        figures = compare(args.work, args.packages.split(","), args.models.split(","), runs, args.turns)
+        print(json.dumps(figures, indent=2))
+        return 0
     mode = Mode(args.mode)
     settings = Settings(
         engine="llamacpp", sandbox=SandboxSettings(wall_seconds=120), max_new_tokens=args.max_new_tokens,

@@ -72,8 +72,7 @@ def engine_memory(settings: Settings) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from repomend.backends.model_files import model_config_dir
-    from repomend.llamacpp.convert import adapter_gguf
+    from repomend.backends.model_files import adapter_gguf, model_config_dir
 
     def rss_mb(pid: int) -> float:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

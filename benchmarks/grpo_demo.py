@@ -27,10 +27,11 @@ from repomend.contract.rendering import ChatTemplate, completion_prefix
 from repomend.settings import SandboxSettings, Settings
 from training.extract import extract
 from training.generate import RunnerPool
-from training.policy import load_tokenizer_and_base
 from training.rewards import RewardConfig, TestOutcomeReward
-from training.rl import RLConfig, pooled_runner, prompt_rows, train_grpo
+from training.rl_config import RLConfig
 from training.rl_tasks import build_prompts
+from training.rl_trainer import pooled_runner, prompt_rows, train_grpo
+from training.starting_model import load_tokenizer_and_base
 
 DEMO_REPO = Path(__file__).resolve().parent.parent / "repomend" / "demo_repo"
 

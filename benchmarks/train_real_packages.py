@@ -8,7 +8,7 @@ sandbox's copy with a candidate spliced in is what the tests import), then:
   1. `training.extract.extract`: methods a passing test executes, split train / validation / held-out;
   2. `training.generate.generate` with the mutation teacher: broken-then-fixed conversations;
   3. `training.dataset.build_dataset`: no-think TRL rows;
-  4. `training.sft.train_adapter`: a LoRA adapter of the default model (brief on CPU: --max-steps);
+  4. `training.sft_trainer.train_adapter`: a LoRA adapter of the default model (brief on CPU: --max-steps);
   5. `training.evaluate.evaluate`: base model vs adapter on the held-out methods, Pass@1..k, the
      report (JSON, Markdown, PNG) written into the adapter folder.
 
@@ -95,10 +95,10 @@ def run_package(name: str, args: argparse.Namespace, settings: Settings) -> dict
     from training.evaluate import BASE, ModelUnderTest, evaluate
     from training.extract import extract
     from training.generate import GenerationOptions, generate
-    from training.lora_config import TrainConfig
     from training.records import read_manifest as read_manifest_of_extraction
     from training.report import write_report
-    from training.sft import train_adapter
+    from training.sft_config import SFTConfig
+    from training.sft_trainer import train_adapter
     from training.teachers import load_teacher, parse_teacher
 
     work: Path = args.work
@@ -148,7 +148,7 @@ def run_package(name: str, args: argparse.Namespace, settings: Settings) -> dict
 
     out = work / name / "adapter"
     if not out.is_dir():
-        config = TrainConfig(
+        config = SFTConfig(
             epochs=args.epochs,
             max_steps=args.max_steps,
             max_length=args.max_length,

@@ -6,10 +6,13 @@ parse per distinct text (cached by repomend.source) and a walk down the lines of
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Any
 
+import attrs
 from lsprotocol import types
 
+from repomend.contract.conversation import Mode
 from repomend.source import Method, SourceError, method_at
 
 FIX_METHOD = "repomend.fixMethod"
@@ -42,15 +45,46 @@ def method_in(source: str, selection: types.Range) -> Method | None:
     return found
 
 
-def fix_arguments(uri: str, position: types.Position, mode: str, version: int | None) -> dict:
-    """The argument of `repomend.fixMethod`: where the fix was asked for and in which mode."""
-    return {
-        "uri": uri,
-        "line": position.line,
-        "character": position.character,
-        "mode": mode,
-        "version": version,
-    }
+@attrs.frozen(kw_only=True)
+class FixArgument:
+    """The one argument of `repomend.fixMethod`: where the fix was asked for, in which mode, on
+    which version of the document.
+
+    pygls' converter sends it as a JSON object and leaves out fields at their default, so every
+    field is required: the editor always gets all five. The handler reads it back with `parse`
+    rather than through pygls' own structuring, which would coerce types and answer bad input
+    with a protocol error instead of a message the user sees.
+    """
+
+    uri: str
+    line: int
+    """0-based, as the position the action was offered at."""
+    character: int
+    mode: Mode
+    version: int | None
+
+    @classmethod
+    def at(cls, uri: str, position: types.Position, mode: Mode, version: int | None) -> FixArgument:
+        return cls(uri=uri, line=position.line, character=position.character, mode=mode, version=version)
+
+    @classmethod
+    def parse(cls, arguments: Sequence[Any], default_mode: Mode) -> FixArgument:
+        """The command's arguments as the editor sent them back; a ValueError says what is wrong."""
+        first = arguments[0] if len(arguments) == 1 else None
+        if not isinstance(first, dict):
+            names = ", ".join(field.name for field in attrs.fields(cls))
+            raise ValueError(f"{FIX_METHOD} takes one argument {{{names}}}")
+        uri, line = first.get("uri"), first.get("line")
+        character, mode, version = first.get("character", 0), first.get("mode"), first.get("version")
+        if not isinstance(uri, str) or not isinstance(line, int) or line < 0:
+            raise ValueError(f"{FIX_METHOD} needs `uri` (a string) and `line` (0-based)")
+        try:
+            mode = Mode(mode or default_mode)
+        except ValueError:
+            raise ValueError(f"{FIX_METHOD}: `mode` must be one of {', '.join(sorted(Mode))}") from None
+        if not isinstance(character, int) or (version is not None and not isinstance(version, int)):
+            raise ValueError(f"{FIX_METHOD}: `character` and `version` must be whole numbers")
+        return cls(uri=uri, line=line, character=character, mode=mode, version=version)
 
 
 def code_actions(
@@ -60,7 +94,7 @@ def code_actions(
     selection: types.Range,
     *,
     version: int | None,
-    mode: str,
+    mode: Mode,
     only: Collection[str] | None = None,
     fixed: Collection[str] = (),
 ) -> list[types.CodeAction]:
@@ -84,10 +118,10 @@ def code_actions(
             command=types.Command(
                 title=title,
                 command=FIX_METHOD,
-                arguments=[fix_arguments(uri, position, action_mode, version)],
+                arguments=[FixArgument.at(uri, position, action_mode, version)],
             ),
         )
-        for title, action_mode in ((FIX_TITLE, mode), (FIX_THINK_TITLE, "think"))
+        for title, action_mode in ((FIX_TITLE, mode), (FIX_THINK_TITLE, Mode.THINK))
     ]
     if method.qualname in fixed:
         argument = {"uri": uri, "line": position.line, "character": position.character}

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from repomend.contract.conversation import Mode
+
 SECTION = "repomend"
 DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
-MODES = ("no-think", "think")
 MAX_TURNS_LIMIT = 10
 
 
@@ -27,7 +28,7 @@ class LspConfig:
     """With it, the repository is found by path among the registered ones (admin list)."""
     repository: str | None = None
     """Registered repository name; default: the name of the workspace folder holding the file."""
-    mode: str = "no-think"
+    mode: Mode = Mode.NO_THINK
     """Mode of "Fix this method"; "Fix this method (think)" always thinks."""
     max_turns: int | None = None
     """Model turns per repair; None = the server's default."""
@@ -69,10 +70,11 @@ def merge(config: LspConfig, options: Any) -> tuple[LspConfig, list[str]]:
         if field is None or value is None:
             continue
         if field == "mode":
-            if value in MODES:
-                updates["mode"] = value
-            elif _text(value) is not None:
-                problems.append(f"repomend.mode must be one of {', '.join(MODES)}, not {value!r}")
+            try:
+                updates["mode"] = Mode(value)
+            except ValueError:
+                if _text(value) is not None:
+                    problems.append(f"repomend.mode must be one of {', '.join(sorted(Mode))}, not {value!r}")
         elif field == "max_turns":
             if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_TURNS_LIMIT:
                 updates["max_turns"] = value

@@ -11,23 +11,21 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 
-from lsp.actions import is_python
+from lsp.actions import FixArgument, is_python
 from lsp.client import RepomendClient, ServerProblem
-from lsp.config import MODES
+from lsp.connection import RepomendServer, RunningFix
 from lsp.edits import EditRefused, locate, located_by_name, method_edit, readable, replacement, workspace_edit
 from lsp.progress import FixProgress, describe
 from lsp.repository import NoRepository, NotRegistered, locate_file, workspace_folder
 from lsp.session import ACCEPTED, REJECTED, AppliedFix
+from repomend.contract.conversation import Mode
 from repomend.source import Method, SourceError, method_at
-
-if TYPE_CHECKING:
-    from lsp.server import RepomendServer
+from repomend.trajectory import Status
 
 log = logging.getLogger("repomend.lsp")
 Info, Warning_, Error = types.MessageType.Info, types.MessageType.Warning, types.MessageType.Error
@@ -36,50 +34,9 @@ SHOW_FIX = "Show fix"
 REGISTER = "Register"
 
 
-@dataclass(frozen=True)
-class FixRequest:
-    """The argument of `repomend.fixMethod`, as the code action built it."""
-
-    uri: str
-    line: int
-    character: int
-    mode: str
-    version: int | None
-
-    @classmethod
-    def parse(cls, arguments: Sequence[Any], default_mode: str = "no-think") -> FixRequest:
-        first = arguments[0] if len(arguments) == 1 else None
-        if not isinstance(first, dict):
-            raise ValueError("repomend.fixMethod takes one argument {uri, line, character, mode, version}")
-        uri, line = first.get("uri"), first.get("line")
-        character, mode, version = (
-            first.get("character", 0),
-            first.get("mode") or default_mode,
-            first.get("version"),
-        )
-        if not isinstance(uri, str) or not isinstance(line, int) or line < 0:
-            raise ValueError("repomend.fixMethod needs `uri` (a string) and `line` (0-based)")
-        if mode not in MODES:
-            raise ValueError(f"repomend.fixMethod: `mode` must be one of {', '.join(MODES)}")
-        if not isinstance(character, int) or (version is not None and not isinstance(version, int)):
-            raise ValueError("repomend.fixMethod: `character` and `version` must be whole numbers")
-        return cls(uri, line, character, mode, version)
-
-
-@dataclass
-class RunningFix:
-    """A fix between its request and its outcome; what cancelling it needs."""
-
-    token: str
-    uri: str
-    qualname: str
-    request_id: Any
-    repair_id: str | None = None
-    cancelled: bool = False
-
-
 def outcome(status: str, message: str, **extra: Any) -> dict[str, Any]:
-    """What `workspace/executeCommand` answers (editors may show `message`)."""
+    """What `workspace/executeCommand` answers: `status` is the repair's outcome (a `Status`) or why
+    none came (error, stale, busy, ...); editors may show `message`."""
     return {"status": status, "message": message, **extra}
 
 
@@ -90,7 +47,7 @@ def tell(ls: RepomendServer, kind: types.MessageType, message: str, status: str 
 
 async def fix_method(ls: RepomendServer, arguments: Sequence[Any], offer_registration: bool = True) -> dict:
     try:
-        request = FixRequest.parse(arguments, ls.config.mode)
+        request = FixArgument.parse(arguments, ls.config.mode)
     except ValueError as err:
         return tell(ls, Error, str(err))
     doc = ls.workspace.get_text_document(request.uri)
@@ -140,7 +97,7 @@ async def _follow(
     file: Path,
     source: str,
     method: Method,
-    mode: str,
+    mode: Mode,
 ) -> dict:
     """Submit the repair and report its events until it is done; returns the final repair."""
     config = ls.config
@@ -250,17 +207,17 @@ async def _conclude(
     qualname, repair_id = method.qualname, running.repair_id
     turns = len(final.get("turns") or [])
     extra = {"repairId": repair_id}
-    if status == "fixed" and running.cancelled:
+    if status == Status.FIXED and running.cancelled:
         progress.end("cancelled")
         message = f"the fix of `{qualname}` was cancelled after it was found; it was not applied"
         _offer_fix(ls, Info, message, qualname, final)
-        return outcome("cancelled", message, **extra)
-    if status == "fixed":
+        return outcome(Status.CANCELLED, message, **extra)
+    if status == Status.FIXED:
         progress.end(f"fixed in {_turns(turns)}; applying")
         return await _apply(ls, running, method, final)
-    if status in ("unfixed", "unverified"):
+    if status in (Status.UNFIXED, Status.UNVERIFIED):
         message = _failure_message(qualname, final)
-        if status == "unverified":
+        if status == Status.UNVERIFIED:
             message = f"an answer for `{qualname}` passed once but not in a second, fresh run; " + message
         progress.end("not fixed")
         diff = final.get("last_attempt_diff")
@@ -274,17 +231,17 @@ async def _conclude(
         else:
             tell(ls, Warning_, message)
         return outcome(status, message, **extra)
-    if status == "already_passing":
+    if status == Status.ALREADY_PASSING:
         progress.end("the tests already pass")
         message = f"the tests of `{qualname}` already pass; nothing to fix"
         return {**tell(ls, Info, message, status), **extra}
-    if status == "cancelled":
+    if status == Status.CANCELLED:
         progress.end("cancelled")
         return {**tell(ls, Info, f"the fix of `{qualname}` was cancelled", status), **extra}
     error = final.get("error") or {}
     message = f"the fix of `{qualname}` failed: {error.get('message') or status}"
     progress.end("failed")
-    return {**tell(ls, Error, message, "failed"), **extra}
+    return {**tell(ls, Error, message, Status.FAILED), **extra}
 
 
 def _offer_fix(ls: RepomendServer, kind: types.MessageType, message: str, qualname: str, final: dict) -> None:
@@ -309,7 +266,7 @@ async def _apply(ls: RepomendServer, running: RunningFix, method: Method, final:
     except EditRefused as err:
         message = f"the verified fix was not applied: {err}"
         _offer_fix(ls, Warning_, message, qualname, final)
-        return outcome("fixed", message, repairId=repair_id, applied=False)
+        return outcome(Status.FIXED, message, repairId=repair_id, applied=False)
     edit = workspace_edit(
         uri, doc.version, method_edit(current, located, new_text, doc.position_codec), ls.versioned_edits()
     )
@@ -318,7 +275,7 @@ async def _apply(ls: RepomendServer, running: RunningFix, method: Method, final:
     if not result.applied:
         reason = result.failure_reason or "no reason given"
         return {
-            **tell(ls, Warning_, f"the editor did not apply the fix of `{qualname}`: {reason}", "fixed"),
+            **tell(ls, Warning_, f"the editor did not apply the fix of `{qualname}`: {reason}", Status.FIXED),
             "repairId": repair_id,
             "applied": False,
         }
@@ -337,7 +294,7 @@ async def _apply(ls: RepomendServer, running: RunningFix, method: Method, final:
     message = f'fixed `{qualname}` in {_turns(turns)}: its tests pass ("Reject last fix" undoes it)'
     if basis := final.get("basis"):
         message += f"; {basis.get('summary')}, second run {basis.get('second_run') or 'not run'}"
-    return {**tell(ls, Info, message, "fixed"), "repairId": repair_id, "applied": True}
+    return {**tell(ls, Info, message, Status.FIXED), "repairId": repair_id, "applied": True}
 
 
 async def reject_last_fix(ls: RepomendServer, arguments: Sequence[Any]) -> dict:

@@ -9,34 +9,47 @@ from __future__ import annotations
 import logging
 
 from lsprotocol import types
+from pydantic import ValidationError
 from pygls.lsp.server import LanguageServer
+
+from repomend.progress_events import (
+    PROGRESS_EVENT,
+    AttemptTestedEvent,
+    InitialTestsEvent,
+    StartedEvent,
+    TestsFoundEvent,
+    TurnStartedEvent,
+)
 
 log = logging.getLogger("repomend.lsp")
 
 
-def describe(event: dict) -> tuple[str, int | None]:
-    """A progress event of the server as a message and a percentage."""
-    kind = event.get("type")
-    if kind == "started":
-        return "finding the tests that cover the method", 0
-    if kind == "tests_found":
-        tests = event.get("tests") or []
-        return f"{len(tests)} test{'s' if len(tests) != 1 else ''} cover the method; running them", 0
-    if kind == "initial_tests":
-        return f"before the fix: {event.get('passed', 0)} tests passed, {event.get('failed', 0)} failed", 0
-    turn, turns = event.get("turn", 0), event.get("max_turns", 0) or 1
-    where = f"turn {turn} of {turns}"
-    done = max(0, min(100, round(100 * (turn - 1) / turns)))
-    if kind == "turn_started":
-        return f"{where}: asking the model", done
-    if kind == "attempt_tested":
-        finished = max(0, min(100, round(100 * turn / turns)))
-        if event.get("rejection"):
-            return f"{where}: answer not usable ({event['rejection']})", finished
-        verdict = "passed" if event.get("passed") else "failed"
-        counts = f"{event.get('tests_passed', 0)} tests passed, {event.get('tests_failed', 0)} failed"
-        return f"{where}: {verdict} ({counts})", finished
-    return str(kind or "working"), None
+def _percent(turns_done: int, max_turns: int) -> int:
+    return max(0, min(100, round(100 * turns_done / (max_turns or 1))))
+
+
+def describe(data: dict) -> tuple[str, int | None]:
+    """A progress event of the server (its JSON) as a message and a percentage."""
+    try:
+        event = PROGRESS_EVENT.validate_python(data)
+    except ValidationError:  # a kind this editor does not know yet, or a broken one
+        return str(data.get("type") or "working"), None
+    match event:
+        case StartedEvent():
+            return "finding the tests that cover the method", 0
+        case TestsFoundEvent(tests=tests):
+            return f"{len(tests)} test{'s' if len(tests) != 1 else ''} cover the method; running them", 0
+        case InitialTestsEvent(passed=passed, failed=failed):
+            return f"before the fix: {passed} tests passed, {failed} failed", 0
+        case TurnStartedEvent(turn=turn, max_turns=turns):
+            return f"turn {turn} of {turns or 1}: asking the model", _percent(turn - 1, turns)
+        case AttemptTestedEvent(turn=turn, max_turns=turns, rejection=rejection) if rejection:
+            return f"turn {turn} of {turns or 1}: answer not usable ({rejection})", _percent(turn, turns)
+        case AttemptTestedEvent(turn=turn, max_turns=turns):
+            verdict = "passed" if event.passed else "failed"
+            counts = f"{event.tests_passed} tests passed, {event.tests_failed} failed"
+            return f"turn {turn} of {turns or 1}: {verdict} ({counts})", _percent(turn, turns)
+    return event.type, None
 
 
 class FixProgress:

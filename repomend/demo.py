@@ -12,7 +12,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.syntax import Syntax
 
+from repomend.console_repair import check_sandbox, choose_tests, load_model, report, run_repair
 from repomend.settings import Settings
+from repomend.targets import resolve_target
 
 DEMO_FILE = "statkit/stats.py"
 DEMO_METHOD = "is_even"
@@ -34,9 +36,6 @@ def copy_demo_repo(destination: Path) -> Path:
 
 
 def run_demo(settings: Settings, console: Console, *, adapter: str | None = None) -> int:
-    from repomend.cli import check_sandbox, choose_tests, load_model, report, run_repair
-    from repomend.targets import resolve_target
-
     started = time.perf_counter()
     check_sandbox(settings)
     with tempfile.TemporaryDirectory(prefix="repomend-demo-") as tmp:

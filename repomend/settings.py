@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from repomend.contract.conversation import Mode
+
 if TYPE_CHECKING:
     from sandbox.runner import Limits
 
@@ -103,7 +105,7 @@ class Settings(BaseSettings):
     openai_timeout: float = 120.0
     openai_retries: int = 3
 
-    mode: Literal["think", "no-think"] = "no-think"
+    mode: Mode = Mode.NO_THINK
     max_turns: int = 5
     samples_per_turn: int = 1
     max_new_tokens: int = 768

@@ -13,14 +13,17 @@ from sandbox.results import RunResult
 
 
 class Status(StrEnum):
+    """How a repair ended: the one outcome vocabulary of the CLI, the server, its API and the editors."""
+
     FIXED = "fixed"
     UNFIXED = "unfixed"
     ALREADY_PASSING = "already_passing"
     CANCELLED = "cancelled"
+    FAILED = "failed"
+    """The repair stopped on an error: the engine mid-repair (the turns made before are kept,
+    `Trajectory.error` says why), or, on the server, before it could run (no tests, no sandbox)."""
     UNVERIFIED = "unverified"
     """A candidate passed once but not again in a fresh sandbox: never handed over as fixed."""
-    FAILED = "failed"
-    """The engine failed mid-repair; the turns made before are kept, `Trajectory.error` says why."""
 
 
 @dataclass

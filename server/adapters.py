@@ -227,7 +227,8 @@ def add_adapter(
 
 def _write_gguf(staged: Path, settings: Settings) -> None:
     """llama.cpp serves adapters as GGUF: convert the staged copy, or refuse the registration."""
-    from repomend.llamacpp.convert import ConversionError, adapter_gguf
+    from repomend.backends.model_files import adapter_gguf
+    from repomend.llamacpp.convert import ConversionError
 
     try:
         adapter_gguf(staged, settings)

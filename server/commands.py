@@ -63,7 +63,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def open_database(settings: Settings) -> Iterator[sessionmaker[Session]]:
     """The server's database for a command: one-line errors when it is not migrated, and for
     registry or job errors (`ApiError`) raised inside."""
-    from repomend.cli import UserError
+    from repomend.errors import UserError
     from server.db.engine import default_database_url, make_engine, session_factory
     from server.db.migrate import DatabaseNotMigrated, check_up_to_date
     from server.errors import ApiError

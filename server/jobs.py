@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from repomend.backends.base import Backend
 from repomend.discovery import DiscoveryError
@@ -28,18 +27,18 @@ from repomend.loop import (
     TurnStarted,
     repair,
 )
+from repomend.progress_events import (
+    AttemptTestedEvent,
+    InitialTestsEvent,
+    ProgressEvent,
+    StartedEvent,
+    TestsFoundEvent,
+    TurnStartedEvent,
+)
 from repomend.trajectory import Status, Trajectory
+from server.repair_status import JobState
 
 log = logging.getLogger("repomend.server")
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    """Finished; the trajectory's status says fixed / unfixed / already_passing."""
-    CANCELLED = "cancelled"
-    FAILED = "failed"
 
 
 class QueueFull(RuntimeError):
@@ -50,31 +49,26 @@ class QueueFull(RuntimeError):
         self.retry_after = retry_after
 
 
-def event_summary(event: Event) -> dict:
-    """A JSON-ready progress event, what an editor shows per turn."""
+def progress_event(event: Event) -> ProgressEvent:
+    """The loop's event as the progress event an editor shows per turn."""
     if isinstance(event, InitialTestsRun):
         r = event.results
-        return {
-            "type": "initial_tests",
-            "passed": r.passed_count,
-            "failed": len(r.failures) + len(r.collection_errors),
-        }
+        return InitialTestsEvent(passed=r.passed_count, failed=len(r.failures) + len(r.collection_errors))
     if isinstance(event, TurnStarted):
-        return {"type": "turn_started", "turn": event.turn, "max_turns": event.max_turns}
+        return TurnStartedEvent(turn=event.turn, max_turns=event.max_turns)
     attempt = event.attempt
-    return {
-        "type": "attempt_tested",
-        "turn": event.turn,
-        "max_turns": event.max_turns,
-        "sample": event.sample,
-        "passed": attempt.passed,
-        "tests_passed": attempt.tests_passed,
-        "tests_failed": attempt.tests_failed,
-        "rejection": attempt.rejection,
-        "reasoning_words": len(attempt.reasoning.split()) if attempt.reasoning else 0,
-        "generation_seconds": round(attempt.generation_seconds, 3),
-        "test_seconds": round(attempt.test_seconds, 3),
-    }
+    return AttemptTestedEvent(
+        turn=event.turn,
+        max_turns=event.max_turns,
+        sample=event.sample,
+        passed=attempt.passed,
+        tests_passed=attempt.tests_passed,
+        tests_failed=attempt.tests_failed,
+        rejection=attempt.rejection,
+        reasoning_words=len(attempt.reasoning.split()) if attempt.reasoning else 0,
+        generation_seconds=round(attempt.generation_seconds, 3),
+        test_seconds=round(attempt.test_seconds, 3),
+    )
 
 
 @dataclass
@@ -86,13 +80,15 @@ class RepairJob:
     prepare: Callable[[RepairRequest], RepairRequest] | None = None
     """Slow set-up done on the worker, not in the request (finding the covering tests)."""
     state: JobState = JobState.QUEUED
+    outcome: Status | None = None
+    """How it ended, once done: the trajectory's status, or cancelled / failed before the loop ran."""
     trajectory: Trajectory | None = None
     error: str | None = None
     error_code: str | None = None
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
-    events: list[dict] = field(default_factory=list)
+    events: list[ProgressEvent] = field(default_factory=list)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
@@ -111,21 +107,21 @@ class RepairJob:
         """Stop at the next turn boundary (or before starting, if still queued)."""
         self._cancel.set()
 
-    def _record(self, event: dict) -> None:
+    def _record(self, event: ProgressEvent) -> None:
         with self._changed:
             self.events.append(event)
             self._changed.notify_all()
 
     def _finish(
         self,
-        state: JobState,
+        outcome: Status,
         *,
         trajectory: Trajectory | None = None,
         error: str | None = None,
         error_code: str | None = None,
     ) -> None:
         with self._changed:
-            self.state, self.trajectory = state, trajectory
+            self.state, self.outcome, self.trajectory = JobState.DONE, outcome, trajectory
             self.error, self.error_code = error, error_code
             self.finished = time.time()
 
@@ -139,7 +135,7 @@ class RepairJob:
         with self._changed:
             return self._changed.wait_for(lambda: self.finished_ok, timeout)
 
-    def next_events(self, start: int = 0, timeout: float | None = None) -> list[dict]:
+    def next_events(self, start: int = 0, timeout: float | None = None) -> list[ProgressEvent]:
         """The events from index `start` on, as soon as there is one (empty after `timeout` without any).
 
         What a stream sends at once: waiting for more would hold back progress already made.
@@ -148,7 +144,7 @@ class RepairJob:
             self._changed.wait_for(lambda: len(self.events) > start or self.finished_ok, timeout)
             return self.events[start:]
 
-    def follow(self, start: int = 0, timeout: float | None = None) -> Iterator[dict]:
+    def follow(self, start: int = 0, timeout: float | None = None) -> Iterator[ProgressEvent]:
         """Events from index `start` on, as they come, ending when the job finishes.
 
         Each wait is bounded by `timeout` (None = unbounded); a timeout ends the iteration, so
@@ -263,9 +259,7 @@ class RepairQueue:
             try:
                 self._run(job)
             except Exception as err:  # a bug in bookkeeping must not kill the worker
-                job._finish(
-                    JobState.FAILED, error=f"{type(err).__name__}: {err}", error_code="internal_error"
-                )
+                job._finish(Status.FAILED, error=f"{type(err).__name__}: {err}", error_code="internal_error")
             finally:
                 with self._lock:
                     self._running -= 1
@@ -279,20 +273,20 @@ class RepairQueue:
 
     def _run(self, job: RepairJob) -> None:
         if job.cancel_requested:
-            job._finish(JobState.CANCELLED)
+            job._finish(Status.CANCELLED)
             return
         job.started = time.time()
         job.state = JobState.RUNNING
-        job._record({"type": "started"})
+        job._record(StartedEvent())
         try:
             if job.prepare is not None:
                 job.request = job.prepare(job.request)
-                job._record({"type": "tests_found", "tests": list(job.request.tests)})
+                job._record(TestsFoundEvent(tests=list(job.request.tests)))
         except DiscoveryError as err:
-            job._finish(JobState.FAILED, error=str(err), error_code="tests_not_found")
+            job._finish(Status.FAILED, error=str(err), error_code="tests_not_found")
             return
         except Exception as err:
-            job._finish(JobState.FAILED, error=f"{type(err).__name__}: {err}", error_code="internal_error")
+            job._finish(Status.FAILED, error=f"{type(err).__name__}: {err}", error_code="internal_error")
             return
         try:
             trajectory = repair(
@@ -300,21 +294,20 @@ class RepairQueue:
                 self.backend,
                 job.runner,
                 job.options,
-                on_event=lambda event: job._record(event_summary(event)),
+                on_event=lambda event: job._record(progress_event(event)),
                 should_cancel=job._cancel.is_set,
             )
         except SandboxUnusable as err:  # said before any model call, in one line
-            job._finish(JobState.FAILED, error=str(err), error_code="sandbox_unusable")
+            job._finish(Status.FAILED, error=str(err), error_code="sandbox_unusable")
             return
         except Exception as err:  # the job fails; the worker and the server live on
-            job._finish(JobState.FAILED, error=f"{type(err).__name__}: {err}", error_code="repair_failed")
+            job._finish(Status.FAILED, error=f"{type(err).__name__}: {err}", error_code="repair_failed")
             return
         finally:
             if callable(close := getattr(job.runner, "close", None)):
                 close()  # a warm runner's spare sandbox ends with its repair
         if trajectory.status is Status.FAILED:  # the engine failed; the turns before are kept
             error = trajectory.error
-            job._finish(JobState.FAILED, trajectory=trajectory, error=error, error_code="engine_failed")
+            job._finish(trajectory.status, trajectory=trajectory, error=error, error_code="engine_failed")
             return
-        cancelled = trajectory.status is Status.CANCELLED
-        job._finish(JobState.CANCELLED if cancelled else JobState.DONE, trajectory=trajectory)
+        job._finish(trajectory.status, trajectory=trajectory)

@@ -61,7 +61,7 @@ async def events(
             lambda start=sent: job.next_events(start, timeout=STREAM_KEEPALIVE_SECONDS)
         )
         for event in fresh:
-            yield f"event: progress\ndata: {json.dumps(event)}\n\n"
+            yield f"event: progress\ndata: {json.dumps(event.model_dump())}\n\n"
         sent += len(fresh)
         if job.finished_ok and sent == len(job.events):
             break

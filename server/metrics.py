@@ -41,8 +41,7 @@ class Metrics:
 
     def observe_repair(self, job: RepairJob) -> None:
         """Count a finished repair by outcome, with its turns and per-answer times."""
-        outcome = job.trajectory.status.value if job.trajectory else job.state.value
-        self.repairs.labels(outcome).inc()
+        self.repairs.labels(str(job.outcome)).inc()
         if job.trajectory:
             self.turns.observe(job.trajectory.turns_used)
             for turn in job.trajectory.turns:

@@ -84,7 +84,7 @@ def report_lines(report: SuiteReport) -> list[str]:
 def cmd_add(args: argparse.Namespace, console: Console) -> int:
     from pathlib import Path
 
-    from repomend.cli import UserError
+    from repomend.errors import UserError
     from server.onboarding import OnboardingError, add_repository
 
     def work(session: Session, settings: Settings) -> None:

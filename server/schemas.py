@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from repomend.contract.conversation import Mode
+from repomend.progress_events import PROGRESS_EVENT
+from server.repair_status import RepairStatus
+
 MAX_FILE_CHARS = 1_000_000
 MAX_TESTS = 500
+COMPONENT = "#/components/schemas/{model}"
 
 
 class RepositoryIn(BaseModel):
@@ -59,7 +64,7 @@ class RepairIn(BaseModel):
     tests: list[str] | None = Field(
         default=None, max_length=MAX_TESTS, description="pytest node ids; default: covering tests"
     )
-    mode: Literal["think", "no-think"] | None = None
+    mode: Mode | None = None
     max_turns: int | None = Field(default=None, ge=1, le=10)
     samples_per_turn: int | None = Field(default=None, ge=1, le=16)
 
@@ -78,11 +83,11 @@ class TurnOut(BaseModel):
 
 class RepairOut(BaseModel):
     id: str
-    status: str
+    status: RepairStatus
     repository: str
     path: str
     qualname: str | None
-    mode: str
+    mode: Mode
     model: str | None
     adapter: str | None = Field(
         default=None, description="The adapter version that served it; None = base model"
@@ -166,3 +171,35 @@ class ActiveAdapterOut(BaseModel):
     repository: str
     active: str | None = Field(description="The version new repairs use; None = the base model")
     previous: str | None = Field(description="The version active before this change")
+
+
+def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+        },
+    }
+
+
+def event_stream_openapi() -> dict[str, Any]:
+    """The repair event stream for the OpenAPI schema, one `itemSchema` per server-sent event (the
+    OpenAPI 3.2 way, as FastAPI describes its own streams): `progress` carries a `ProgressEvent`,
+    `done` the repair (only its status when it had finished before the stream began). The
+    event models themselves reach the schema's components as the route's `response_model`."""
+    progress = PROGRESS_EVENT.json_schema(ref_template=COMPONENT)
+    progress.pop("$defs", None)
+    done = {
+        "anyOf": [
+            {"$ref": COMPONENT.format(model=RepairOut.__name__)},
+            {
+                "type": "object",
+                "required": ["status"],
+                "properties": {"status": {"$ref": COMPONENT.format(model=RepairStatus.__name__)}},
+            },
+        ]
+    }
+    stream = {"itemSchema": {"oneOf": [_event("progress", progress), _event("done", done)]}}
+    return {"responses": {"200": {"content": {"text/event-stream": stream}}}}

@@ -10,17 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from repomend.contract.conversation import Mode
 from repomend.discovery import discover_tests
 from repomend.loop import RepairOptions, RepairRequest, TestRunner
 from repomend.settings import Settings
 from repomend.targets import find_python
-from repomend.trajectory import Status
 from repomend.warm_runs import WarmTestRunner
 from server import adapters
-from server.db.models import Feedback, Repair, RepairMode, RepairStatus, Repository, Turn, Verdict
+from server.db.models import Feedback, Repair, Repository, Turn, Verdict
 from server.errors import ApiError
-from server.jobs import JobState, QueueFull, RepairJob, RepairQueue
+from server.jobs import QueueFull, RepairJob, RepairQueue
+from server.repair_status import LIVE, RepairStatus
 from server.schemas import FeedbackIn, RepairIn, RepositoryIn
 from server.targets import resolve_http_target
 
@@ -91,7 +90,7 @@ def submit_repair(
     )
     overrides: dict[str, object] = {}
     if body.mode is not None:
-        overrides["mode"] = Mode(body.mode)
+        overrides["mode"] = body.mode
     if body.max_turns is not None:
         overrides["max_turns"] = body.max_turns
     if body.samples_per_turn is not None:
@@ -104,7 +103,7 @@ def submit_repair(
         repository_id=repository.id,
         adapter_id=adapter.id if adapter else None,
         model=queue.backend.describe(options.adapter),
-        mode=RepairMode(options.mode.value),
+        mode=options.mode,
         max_turns=options.max_turns,
         samples_per_turn=options.samples_per_turn,
         file_path=target.path,
@@ -137,16 +136,6 @@ def submit_repair(
     return row, job
 
 
-_FINAL = {
-    Status.FIXED: RepairStatus.FIXED,
-    Status.UNFIXED: RepairStatus.UNFIXED,
-    Status.ALREADY_PASSING: RepairStatus.ALREADY_PASSING,
-    Status.CANCELLED: RepairStatus.CANCELLED,
-    Status.UNVERIFIED: RepairStatus.UNVERIFIED,
-    Status.FAILED: RepairStatus.FAILED,
-}
-
-
 def record_job(sessions: sessionmaker[Session], job: RepairJob) -> None:
     """Write a finished job's outcome and every attempt into its row: nothing is kept only in memory."""
     with sessions() as session:
@@ -159,11 +148,8 @@ def record_job(sessions: sessionmaker[Session], job: RepairJob) -> None:
         row.seconds = (job.finished - job.started) if job.started and job.finished else None
         if job.error_code is not None:
             row.error_code, row.error_message = job.error_code, job.error
-        if trajectory is None:
-            cancelled = job.state is JobState.CANCELLED
-            row.status = RepairStatus.CANCELLED if cancelled else RepairStatus.FAILED
-        else:  # an engine failure mid-repair keeps the turns it made
-            row.status = _FINAL[trajectory.status]
+        row.status = RepairStatus(job.outcome)
+        if trajectory is not None:  # an engine failure mid-repair keeps the turns it made
             row.tests = trajectory.tests
             row.new_method = trajectory.fixed_method
             row.diff = trajectory.diff() or None
@@ -197,7 +183,7 @@ def record_job(sessions: sessionmaker[Session], job: RepairJob) -> None:
 def fail_interrupted(session: Session) -> int:
     """After a restart, repairs that were queued or running can never finish: say so."""
     rows = session.scalars(
-        select(Repair).where(Repair.status.in_([RepairStatus.QUEUED, RepairStatus.RUNNING]))
+        select(Repair).where(Repair.status.in_([RepairStatus(state) for state in LIVE]))
     ).all()
     for row in rows:
         row.status = RepairStatus.FAILED
@@ -231,7 +217,7 @@ def cancel_repair(session: Session, queue: RepairQueue, repair_id: int) -> tuple
 def record_feedback(session: Session, repair_id: int, body: FeedbackIn) -> Feedback:
     """Idempotent: the same verdict again changes nothing; a new one replaces it."""
     row = get_repair(session, repair_id)
-    if row.status in (RepairStatus.QUEUED, RepairStatus.RUNNING):
+    if row.status in LIVE:
         raise ApiError(409, "repair_not_finished", "feedback can only be given on a finished repair")
     feedback = row.give_feedback(Verdict(body.verdict), body.reason, body.final_text)
     session.commit()

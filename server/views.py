@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from repomend.trajectory import Status
 from sandbox.results import RunResult
-from server.db.models import Adapter, AdapterActivation, Feedback, Repair, RepairStatus, Repository
-from server.jobs import JobState, RepairJob
+from server.db.models import Adapter, AdapterActivation, Feedback, Repair, Repository
+from server.jobs import RepairJob
+from server.repair_status import LIVE, RepairStatus
 from server.schemas import (
     ActivationOut,
     ActiveAdapterOut,
@@ -21,14 +22,15 @@ def _results(data: dict | None) -> RunResult | None:
     return RunResult.from_dict(data) if data else None
 
 
-_LIVE = {JobState.QUEUED: "queued", JobState.RUNNING: "running"}
+NOT_FIXED = (Status.UNFIXED, Status.UNVERIFIED, Status.FAILED)
+"""Outcomes without a fix where the model may have answered: the last attempt is worth showing."""
 
 
 def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
     """The database row is the record; a job still in memory adds what is not written yet."""
-    status = row.status.value
-    if job is not None and job.state in _LIVE and row.status is RepairStatus.QUEUED:
-        status = _LIVE[job.state]
+    status = row.status
+    if job is not None and job.state in LIVE and row.status is RepairStatus.QUEUED:
+        status = RepairStatus(job.state)
     turns: list[TurnOut] = []
     last_attempt_diff = failure = None
     trajectory = job.trajectory if job is not None else None
@@ -48,7 +50,7 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
             for turn in trajectory.turns
         ]
         final = trajectory.final
-        if trajectory.status in (Status.UNFIXED, Status.UNVERIFIED, Status.FAILED) and final is not None:
+        if trajectory.status in NOT_FIXED and final is not None:
             last_attempt_diff = trajectory.diff(final.new_source) if final.new_source else None
             failure = trajectory.turns[-1].feedback
     else:
@@ -67,7 +69,7 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
             )
             for t in chosen
         ]
-        if row.status in (RepairStatus.UNFIXED, RepairStatus.UNVERIFIED, RepairStatus.FAILED) and chosen:
+        if row.status in NOT_FIXED and chosen:
             failure = chosen[-1].feedback
     error = {"code": row.error_code, "message": row.error_message} if row.error_code else None
     if error is None and job is not None and job.error_code:
@@ -78,7 +80,7 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
         repository=row.repository.name,
         path=row.file_path,
         qualname=row.qualname,
-        mode=row.mode.value,
+        mode=row.mode,
         model=row.model,
         adapter=row.adapter.label if row.adapter is not None else None,
         tests=list(row.tests or (job.request.tests if job else [])),

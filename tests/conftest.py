@@ -1,4 +1,4 @@
-"""Shared fixtures: small real repositories on disk."""
+"""Shared fixtures: the stats repository on disk, settings, the interpreter, a tiny GGUF model."""
 
 from __future__ import annotations
 
@@ -8,57 +8,7 @@ from pathlib import Path
 import pytest
 
 from repomend.settings import SandboxSettings, Settings
-
-STATS_SOURCE = '''"""Statistics."""
-
-
-class Stats:
-    def __init__(self, xs):
-        self.xs = xs
-
-    def mean(self):
-        """Arithmetic mean."""
-        return sum(self.xs) / (len(self.xs) - 1)
-
-    def total(self):
-        return sum(self.xs)
-
-
-def clamp(x, low, high):
-    return max(low, min(x, high))
-'''
-
-STATS_TESTS = """from pkg.stats import Stats, clamp
-
-
-def test_mean():
-    assert Stats([1, 2, 3, 4]).mean() == 2.5
-
-
-def test_mean_single():
-    assert Stats([7]).mean() == 7
-
-
-def test_total():
-    assert Stats([1, 2]).total() == 3
-
-
-def test_clamp():
-    assert clamp(5, 0, 3) == 3
-"""
-
-FIXED_MEAN = "def mean(self):\n    return sum(self.xs) / len(self.xs)"
-WRONG_MEAN = "def mean(self):\n    return sum(self.xs)"
-
-
-def make_repo(root: Path, source: str = STATS_SOURCE, tests: str = STATS_TESTS) -> Path:
-    (root / "pkg").mkdir(parents=True)
-    (root / "pkg" / "__init__.py").write_text("")
-    (root / "pkg" / "stats.py").write_text(source)
-    (root / "tests").mkdir()
-    (root / "tests" / "test_stats.py").write_text(tests)
-    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    return root
+from tests.support.repos import make_repo
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ Fine-tuning writes it beside the PEFT files; the adapter registry reads it to ch
 model and show the metrics. Shape:
 
     {"format": 1, "base_model": str, "dataset": {"path", "version", "hash"},
-     "training": {the TrainConfig values}, "metrics": {"train_loss", "eval_loss"?, "epochs",
+     "training": {the SFTConfig values}, "metrics": {"train_loss", "eval_loss"?, "epochs",
      "steps", "seconds", "seconds_per_epoch", "train_tokens", "tokens_per_second"},
      "created_at": ISO 8601, "parent"?: the adapter folder training started from (DPO, GRPO)}
 """
@@ -18,15 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from training.errors import ManifestError
+
 MANIFEST_FILE = "repomend_adapter.json"
 FORMAT = 1
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
 EVAL_REPORT_FILE = "eval_report.json"
 """Written into the adapter folder by evaluation; the registry shows it with the adapter."""
-
-
-class ManifestError(ValueError):
-    """The folder holds no readable adapter manifest; the message is one line."""
 
 
 @dataclass(frozen=True)

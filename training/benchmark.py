@@ -20,16 +20,13 @@ from typing import Literal
 from repomend.contract.verdict import Reference, judge
 from repomend.loop import RepairRequest, TestRunner
 from repomend.source import CandidateRejected, SourceError, find_method, method_text, splice
+from training.errors import BenchmarkError
 from training.generate import current_source
 from training.mutation import OPERATORS, in_trial_order, mutants
 from training.records import MethodRecord
 from training.storage import short_hash
 
 Start = Literal["mutant", "generate"]
-
-
-class BenchmarkError(ValueError):
-    """A stored benchmark cannot be replayed; the message is one line."""
 
 
 def _sha256(text: str) -> str:

@@ -18,20 +18,20 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 from repomend.backends.base import BackendError
-from repomend.contract.conversation import Message
+from repomend.contract.conversation import Message, Mode
 from repomend.settings import Settings
 from training import exports
+from training.errors import DatasetError
+from training.exports import DatasetMode
 from training.normalize import messages_hash
-from training.reasoning import ReasoningCache, ReasoningError, compress, count_tokens, elicit
+from training.reasoning import ReasoningCache, ReasoningError, compress, elicit, estimate_tokens
 from training.records import read_records
 from training.storage import datasets_dir, short_hash, training_root, write_json, write_jsonl
 from training.teachers import Teacher
 from training.trajectory_store import ITEMS_FILE, MANIFEST_FILE, read_items
 
-DatasetMode = Literal["no-think", "think", "hybrid"]
 SPLITS = ("train", "validation")
 FILES = {
     "trl": "{split}.jsonl",
@@ -40,13 +40,9 @@ FILES = {
 }
 
 
-class DatasetError(ValueError):
-    """The dataset cannot be built as asked; the message is one line for the user."""
-
-
 @dataclass(frozen=True)
 class DatasetOptions:
-    mode: DatasetMode = "no-think"
+    mode: DatasetMode = DatasetMode.NO_THINK
     compress: bool = False
     compress_tokens: int = 300
     workers: int = 1
@@ -131,7 +127,7 @@ class _Reasoner:
             "hash": item["hash"],
             "variant": "full",
             "reasoning": reasoning,
-            "tokens": count_tokens(reasoning),
+            "tokens": estimate_tokens(reasoning),
         }
         rows = [] if full else [row]
         if self.options.compress:
@@ -141,7 +137,7 @@ class _Reasoner:
                     "hash": item["hash"],
                     "variant": self.variant,
                     "reasoning": short,
-                    "tokens": count_tokens(short),
+                    "tokens": estimate_tokens(short),
                     "full_tokens": row["tokens"],
                 }
             )
@@ -188,11 +184,11 @@ class _Reasoner:
 
 def _forms(item: dict, mode: DatasetMode, reasoning: dict[str, dict]) -> list[tuple[str, list[Message]]]:
     forms: list[tuple[str, list[Message]]] = []
-    if mode in ("no-think", "hybrid"):
-        forms.append(("no-think", exports.no_think(item["messages"])))
-    if mode in ("think", "hybrid") and item["hash"] in reasoning:
+    if mode in (DatasetMode.NO_THINK, DatasetMode.HYBRID):
+        forms.append((Mode.NO_THINK, exports.no_think(item["messages"])))
+    if mode in (DatasetMode.THINK, DatasetMode.HYBRID) and item["hash"] in reasoning:
         forms.append(
-            ("think", exports.with_reasoning(item["messages"], reasoning[item["hash"]]["reasoning"]))
+            (Mode.THINK, exports.with_reasoning(item["messages"], reasoning[item["hash"]]["reasoning"]))
         )
     return forms
 
@@ -209,9 +205,9 @@ def build_dataset(
     """Build, write and describe one dataset version; returns its folder and manifest."""
     if not sources:
         raise DatasetError("name at least one trajectories folder")
-    if options.mode not in ("no-think", "think", "hybrid"):
+    if options.mode not in set(DatasetMode):
         raise DatasetError(f"unknown mode {options.mode!r}; choose no-think, think or hybrid")
-    if options.mode != "no-think" and reasoning_teacher is None:
+    if options.mode != DatasetMode.NO_THINK and reasoning_teacher is None:
         raise DatasetError(f"--mode {options.mode} needs --reasoning-teacher")
     loaded = [load_source(Path(path)) for path in sources]
     repo_name = _repo_name(loaded)
@@ -222,7 +218,7 @@ def build_dataset(
         raise DatasetError("the sources hold no train or validation items")
 
     reasoning: dict[str, dict] = {}
-    if options.mode != "no-think":
+    if options.mode != DatasetMode.NO_THINK:
         assert reasoning_teacher is not None
         cache_root = out.parent if out is not None else training_root(settings, repo_name or "_")
         reasoner = _Reasoner(
@@ -291,7 +287,7 @@ def _manifest(
             counter["rows"] += 1
     used = [reasoning[i["hash"]] for i in items if i["hash"] in reasoning]
     reasoning_stats = None
-    if options.mode != "no-think":
+    if options.mode != DatasetMode.NO_THINK:
         full = [r.get("full_tokens", r["tokens"]) for r in used]
         reasoning_stats = {
             "teacher": teacher.spec.describe() if teacher else None,

@@ -41,6 +41,7 @@ from repomend.source import (
 from repomend.trajectory import Attempt, Status, Trajectory
 from training.benchmark import Benchmark, BenchmarkItem, Start, build_benchmark, choose_methods
 from training.codebleu import codebleu, corpus_codebleu
+from training.errors import EvaluationError
 from training.normalize import normalize_code
 from training.records import read_manifest, read_records
 
@@ -48,10 +49,6 @@ REPORT_FORMAT = 1
 BASE = "base"
 REPLY_EXCERPT = 400
 """Characters of each method's last reply kept in the report, to see what an unfixed answer said."""
-
-
-class EvaluationError(ValueError):
-    """The evaluation cannot run as asked; the message is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -305,7 +302,7 @@ def run_cell(
 
 def token_counter(settings: Settings) -> tuple[Callable[[str], int], str]:
     """Reasoning tokens as the served model counts them; a tokenizer-free estimate otherwise."""
-    from training.reasoning import count_tokens
+    from training.reasoning import estimate_tokens
 
     if settings.engine == "transformers":
         try:
@@ -319,7 +316,7 @@ def token_counter(settings: Settings) -> tuple[Callable[[str], int], str]:
             ), "model tokenizer"
         except Exception:  # any failure means: estimate instead
             pass
-    return count_tokens, "estimate (words and punctuation)"
+    return estimate_tokens, "estimate (words and punctuation)"
 
 
 def evaluate(

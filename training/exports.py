@@ -7,7 +7,18 @@
 
 from __future__ import annotations
 
-from repomend.contract.conversation import THINK_CLOSE, THINK_PREFILL, Message
+from enum import StrEnum
+
+from repomend.contract.conversation import THINK_CLOSE, THINK_PREFILL, Message, Mode
+
+
+class DatasetMode(StrEnum):
+    """Which forms of each item a dataset holds: one mode's, or both in one adapter (hybrid)."""
+
+    NO_THINK = Mode.NO_THINK.value
+    THINK = Mode.THINK.value
+    HYBRID = "hybrid"
+
 
 SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 

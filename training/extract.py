@@ -22,6 +22,7 @@ from repomend.settings import Settings
 from repomend.source import Method, SourceError, method_text, parse_methods, remove_body
 from sandbox.results import RunResult
 from sandbox.workspace import DROPPED_NAMES, SHARED_NAMES
+from training.errors import ExtractionError
 from training.records import (
     ExtractionManifest,
     MethodRecord,
@@ -36,10 +37,6 @@ SKIPPED_FOLDERS = frozenset(
     {"build", "dist", "site-packages", "tests", "test", *SHARED_NAMES, *DROPPED_NAMES}
 )
 """Folders whose Python files are never extraction targets (test helpers, build copies, venvs)."""
-
-
-class ExtractionError(ValueError):
-    """The repository cannot be extracted; the message is one line for the user."""
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from repomend.settings import Settings
 from repomend.source import SourceError, find_method, method_text, remove_body
 from repomend.trajectory import Status, Trajectory
 from sandbox.results import RunResult
+from training.errors import GenerationError
 from training.mutation import OPERATORS, in_trial_order, mutants
 from training.records import ExtractionManifest, MethodRecord, read_manifest, read_records
 from training.retention import Retained, retain
@@ -54,10 +55,6 @@ if TYPE_CHECKING:
 
 Start = Literal["generate", "mutant"]
 TRAINING_SPLITS = ("train", "validation")
-
-
-class GenerationError(ValueError):
-    """Generation cannot go on; the message is one line for the user."""
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,10 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from training.errors import PairsError
 from training.normalize import normalize_message
 from training.storage import write_jsonl
 from training.trajectory_store import ITEMS_FILE, read_items
-
-
-class PairsError(ValueError):
-    """No pairs can be made; the message is one line for the user."""
 
 
 def _code(content: str) -> str:

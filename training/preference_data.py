@@ -18,13 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from repomend.contract.conversation import THINK_OPEN, Message, history_reply, split_reasoning
+from training.errors import PreferenceDataError
 from training.normalize import normalize_text
 
 ROLES = ("system", "user", "assistant")
-
-
-class PreferenceDataError(ValueError):
-    """The pairs file is unusable; the message names the line and why, in one line."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from repomend.backends.base import GenerationConfig
 from repomend.contract.conversation import Message, Mode, NoCodeBlock, extract_code, split_reasoning
 from repomend.settings import Settings
 from training import prompts
+from training.errors import ReasoningError
 from training.storage import AppendLog, read_jsonl
 from training.teachers import Teacher
 
@@ -25,11 +26,7 @@ ELICIT_BUDGET = 1024
 """Reasoning tokens the teacher may spend per item before `</think>` is forced."""
 
 
-class ReasoningError(ValueError):
-    """No usable reasoning came back; the message says why."""
-
-
-def count_tokens(text: str) -> int:
+def estimate_tokens(text: str) -> int:
     """Words and punctuation marks: a tokenizer-free stand-in, close to BPE counts for code and prose."""
     return len(_TOKEN.findall(text))
 
@@ -101,7 +98,7 @@ def compress(teacher: Teacher, reasoning: str, settings: Settings, limit: int) -
         request, mode=Mode.NO_THINK, config=config, adapter=teacher.adapter
     )
     shorter = split_reasoning(completion.content).content.strip()
-    return shorter if shorter and count_tokens(shorter) < count_tokens(reasoning) else reasoning
+    return shorter if shorter and estimate_tokens(shorter) < estimate_tokens(reasoning) else reasoning
 
 
 class ReasoningCache:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from repomend.contract.conversation import Mode
 from training.adapter_manifest import EVAL_REPORT_FILE
 from training.evaluate import EvalReport
 
@@ -98,7 +99,7 @@ def plot(report: EvalReport, path: Path) -> None:
                 ks,
                 values,
                 marker="o",
-                linestyle="-" if mode == "no-think" else "--",
+                linestyle="-" if mode == Mode.NO_THINK else "--",
                 label=f"{model} ({mode})",
             )
         axes.set_xlabel("repair turns k")

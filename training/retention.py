@@ -1,4 +1,5 @@
-"""Which parts of a teacher's repair trajectory become training items (the thesis' retention rules).
+"""Which parts of a teacher's repair trajectory become training items: retention rules a, b and c
+(the multi-turn trajectory distillation of *Fixing on the Fly*, summarised in DESIGN.md).
 
   a  failed first answer, fixed within k turns -> the conversation up to the fix;
   b  never fixed                               -> the last attempt and its feedback, answered

@@ -35,16 +35,13 @@ from repomend.contract.verdict import Reference, judge
 from repomend.loop import TestRunner
 from repomend.source import Method, SourceError, find_method
 from sandbox.results import RunResult
-from training.reasoning import count_tokens as count_words
+from training.errors import RewardError
+from training.reasoning import estimate_tokens
 
 if TYPE_CHECKING:
     from training.generate import RunnerPool
 
 Verdict = Literal["passed", "failed", "no_code", "rejected", "unchanged", "broken_tests", "killed"]
-
-
-class RewardError(ValueError):
-    """A task cannot be judged (its file no longer holds the method); the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +135,7 @@ class TestOutcomeReward:
         config: RewardConfig = RewardConfig(),
         *,
         completion_prefix: str = "",
-        count_tokens: Callable[[str], int] = count_words,
+        count_tokens: Callable[[str], int] = estimate_tokens,
     ) -> None:
         self.repo = repo
         self.tasks = dict(tasks)

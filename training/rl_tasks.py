@@ -26,8 +26,7 @@ from training.generate import current_source
 from training.mutation import OPERATORS, in_trial_order, mutants
 from training.records import MethodRecord
 from training.rewards import RewardTask
-
-Setting = Literal["generate", "repair", "both"]
+from training.rl_config import Setting
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from repomend.contract.conversation import Message, history_reply, split_reasoning
+from training.errors import DatasetFolderError
 
 SPLIT_FILES = {"train": "train.jsonl", "validation": "validation.jsonl"}
 MANIFEST_FILE = "manifest.json"
 ROLES = ("system", "user", "assistant")
-
-
-class DatasetFolderError(ValueError):
-    """The folder is not a usable fine-tuning dataset; the message says which line and why."""
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,14 @@ import re
 import threading
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from repomend.backends.base import Backend, Completion, GenerationConfig
 from repomend.contract.conversation import Message, Mode
 from repomend.settings import Settings
+from training.errors import TeacherError
 
 TeacherKind = Literal["openai", "student", "mutation"]
 BUILTIN = ("student", "mutation")
@@ -41,10 +42,6 @@ _INLINE = re.compile(
 _NAME = re.compile(r"^[\w.-]+$")
 
 
-class TeacherError(ValueError):
-    """A teacher cannot be set up as given; the message is one line for the user."""
-
-
 @dataclass(frozen=True)
 class TeacherSpec:
     name: str
@@ -52,7 +49,7 @@ class TeacherSpec:
     url: str | None = None
     model: str | None = None
     api_key_env: str | None = None
-    mode: Literal["think", "no-think"] | None = None
+    mode: Mode | None = None
     temperature: float | None = None
     adapter: str | None = None
 
@@ -86,7 +83,7 @@ def read_teachers_file(path: Path) -> dict[str, TeacherSpec]:
             name=name, kind=entry.get("kind", "openai"), **{k: v for k, v in entry.items() if k != "kind"}
         )
         _check(spec, str(path))
-        specs[name] = spec
+        specs[name] = replace(spec, mode=Mode(spec.mode)) if spec.mode else spec
     return specs
 
 
@@ -95,7 +92,7 @@ def _check(spec: TeacherSpec, where: str) -> None:
         raise TeacherError(f"{where}: teacher {spec.name!r} has unknown kind {spec.kind!r}")
     if spec.kind == "openai" and not (spec.url and spec.model):
         raise TeacherError(f"{where}: teacher {spec.name!r} needs `url` and `model`")
-    if spec.mode not in (None, "think", "no-think"):
+    if spec.mode not in (None, *Mode):
         raise TeacherError(f"{where}: teacher {spec.name!r}: mode must be think or no-think")
 
 

@@ -27,6 +27,7 @@ import httpx
 
 from repomend.backends.adapter_files import adapter_path, available_adapters
 from repomend.backends.base import Backend, BackendError, Completion, GenerationConfig
+from repomend.backends.model_files import adapter_gguf
 from repomend.backends.sampling import check_request
 from repomend.contract.conversation import (
     FORCED_CLOSE,
@@ -38,7 +39,6 @@ from repomend.contract.conversation import (
 )
 from repomend.contract.rendering import ChatTemplate, render_prompt
 from repomend.llamacpp.build import engine_files
-from repomend.llamacpp.convert import adapter_gguf
 from repomend.llamacpp.process import EngineStartError, LlamaServer, ServerConfig
 from repomend.settings import Settings
 

@@ -10,12 +10,14 @@ llama.cpp.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from repomend.backends.adapter_files import ADAPTER_CONFIG
 from repomend.backends.base import BackendError
 from repomend.backends.catalogue import CatalogueModel, catalogue_model, require_gguf
 from repomend.settings import Settings
@@ -174,3 +176,23 @@ def resolve_model(settings: Settings) -> ModelSource:
     if _looks_like_path(value):
         raise BackendError(f"model folder {folder} does not exist")
     return ModelSource(value, value)
+
+
+def adapter_base_config(adapter: Path, settings: Settings) -> Path:
+    """A folder with the base model's `config.json`: the one the adapter names, else the served model's."""
+    try:
+        named = json.loads((adapter / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        named = None
+    if named and (Path(named) / "config.json").is_file():
+        return Path(named)
+    return model_config_dir(settings)
+
+
+def adapter_gguf(adapter: Path, settings: Settings, *, force: bool = False) -> Path:
+    """`adapter.gguf` beside the PEFT files (what llama-server loads with `--lora`), made on first need."""
+    from repomend.llamacpp.convert import ADAPTER_GGUF, lora_to_gguf
+
+    if (adapter / ADAPTER_GGUF).is_file() and not force:
+        return adapter / ADAPTER_GGUF
+    return lora_to_gguf(adapter, adapter_base_config(adapter, settings), settings, force=force)

@@ -1,6 +1,6 @@
 """Conversions into GGUF with llama.cpp's own scripts (kept beside the built server).
 
-`adapter_gguf` turns a PEFT adapter folder into `adapter.gguf` inside it (what llama-server loads
+`lora_to_gguf` turns a PEFT adapter folder into `adapter.gguf` inside it (what llama-server loads
 with `--lora`); `hf_to_gguf` turns a Hugging Face model folder into one GGUF file (any local model
 folder can then be served by llama.cpp). Both write under a temporary name and rename, so a failed
 conversion never leaves a file that looks finished.
@@ -8,7 +8,6 @@ conversion never leaves a file that looks finished.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from repomend.llamacpp.build import engine_files
 from repomend.settings import Settings
 
 ADAPTER_GGUF = "adapter.gguf"
-_PEFT_CONFIG = "adapter_config.json"
 
 
 class ConversionError(RuntimeError):
@@ -51,27 +49,16 @@ def _run(command: list[str], out: Path, what: str) -> None:
     os.replace(tmp, out)
 
 
-def base_config_dir(adapter: Path, settings: Settings) -> Path:
-    """A folder with the base model's `config.json`: the one the adapter names, else the served model's."""
-    try:
-        named = json.loads((adapter / _PEFT_CONFIG).read_text()).get("base_model_name_or_path")
-    except (OSError, ValueError):
-        named = None
-    if named and (Path(named) / "config.json").is_file():
-        return Path(named)
-    from repomend.backends.model_files import model_config_dir
-
-    return model_config_dir(settings)
-
-
-def adapter_gguf(adapter: Path, settings: Settings, *, force: bool = False) -> Path:
-    """`adapter.gguf` beside the PEFT files, converted on first need (f16, applied on any quantised base)."""
+def lora_to_gguf(adapter: Path, base_config: Path, settings: Settings, *, force: bool = False) -> Path:
+    """`adapter.gguf` beside the PEFT files (f16, applied on any quantised base); `base_config` is a
+    folder with the base model's `config.json`."""
     out = adapter / ADAPTER_GGUF
     if out.is_file() and not force:
         return out
-    base = base_config_dir(adapter, settings)
     script = _script(settings, "convert_lora_to_gguf.py")
-    _run([str(script), "--base", str(base), "--outtype", "f16", str(adapter)], out, f"adapter {adapter}")
+    _run(
+        [str(script), "--base", str(base_config), "--outtype", "f16", str(adapter)], out, f"adapter {adapter}"
+    )
     return out
 
 

@@ -21,6 +21,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from repomend.contract.conversation import Mode
+from server.repair_status import RepairStatus
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -38,24 +41,6 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}  # noqa: RUF012
-
-
-class RepairStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    FIXED = "fixed"
-    UNFIXED = "unfixed"
-    ALREADY_PASSING = "already_passing"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    """The repair could not run (bad target, sandbox error); see error_code / error_message."""
-    UNVERIFIED = "unverified"
-    """An answer passed once but not in the second, fresh run: not handed over."""
-
-
-class RepairMode(StrEnum):
-    THINK = "think"
-    NO_THINK = "no-think"
 
 
 class Verdict(StrEnum):
@@ -210,12 +195,14 @@ class Repair(Base):
     """The adapter that produced the fix; None for the base model."""
     model: Mapped[str] = mapped_column(String(500))
     """The model name as the backend knew it, kept even after the adapter row is gone."""
-    mode: Mapped[RepairMode] = mapped_column(_enum(RepairMode, "repair_mode"))
+    mode: Mapped[Mode] = mapped_column(_enum(Mode, "repair_mode"))
     max_turns: Mapped[int]
     samples_per_turn: Mapped[int] = mapped_column(default=1)
     status: Mapped[RepairStatus] = mapped_column(
         _enum(RepairStatus, "repair_status"), default=RepairStatus.QUEUED, index=True
     )
+    """`server.repair_status`: queued or running, then the outcome; error_code / error_message
+    say why a failed one failed."""
     file_path: Mapped[str] = mapped_column(Text)
     """Relative to the repository root."""
     qualname: Mapped[str] = mapped_column(String(500))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GATE_MODE = "no-think"
+from repomend.contract.conversation import Mode
+
+GATE_MODE = Mode.NO_THINK
 GATE_K = 5
 
 

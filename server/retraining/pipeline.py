@@ -1,4 +1,4 @@
-"""The steps of a retraining job, each a call into `training`, in one place.
+"""The order of a retraining job's steps (`training_steps.py`), and the gate that ends it.
 
 extract -> generate -> dataset (with accepted fixes) -> SFT -> [DPO] -> [GRPO] -> evaluate
 -> gate -> register (and activate when the gate says so). Every candidate is registered with
@@ -8,17 +8,15 @@ is the very last thing a job does, so a job stopped anywhere never leaves a half
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from server import adapters
 from server.db.models import AdapterStatus, Repository, TrainingRun
-from server.retraining import from_use
+from server.retraining import training_steps as steps
 from server.retraining.context import JobContext
-from server.retraining.gate import GATE_MODE, GateDecision, decide
+from server.retraining.gate import GATE_MODE, decide
+from server.retraining.step_outputs import Step, StepOutputs
 
 SPANS = {
     "extract": (0.0, 0.1),
@@ -32,80 +30,33 @@ SPANS = {
 }
 
 
-@dataclass
-class Candidate:
-    name: str
-    """`sft`, `dpo` or `grpo`: the step that made it."""
-    folder: Path
-    pass_at_k: float | None = None
-
-
-def _step(context: JobContext, name: str, work: Callable[[], dict]) -> dict:
+def _step(context: JobContext, name: str, step: Step, state: StepOutputs) -> None:
     context.check_cancelled()
     context.begin(name, *SPANS[name])
     started = time.perf_counter()
-    summary = work()
+    summary = step(context, state)
     context.finish_step(name, time.perf_counter() - started, summary)
-    return summary
 
 
 def run_pipeline(context: JobContext) -> str:
     """Works every step; returns the job's outcome in one line (the gate's verdict)."""
-    from server.retraining import training_steps as steps
-
-    policy = context.policy
-    state: dict = {}
-    _step(context, "extract", lambda: steps.extract(context, state))
-    _step(context, "generate", lambda: steps.generate(context, state))
-    _step(context, "dataset", lambda: steps.dataset(context, state, _from_use(context, state)))
-    candidates = [Candidate("sft", Path())]
-    _step(context, "sft", lambda: steps.sft(context, state, candidates[0]))
+    policy, state = context.policy, StepOutputs()
+    _step(context, "extract", steps.extract, state)
+    _step(context, "generate", steps.generate, state)
+    _step(context, "dataset", steps.dataset, state)
+    _step(context, "sft", steps.sft, state)
     if policy.dpo:
-        pairs = state["folder_pairs"]
-        if pairs is not None:
-            dpo = Candidate("dpo", Path())
-            _step(context, "dpo", lambda: steps.dpo(context, state, candidates[0], dpo))
-            candidates.append(dpo)
+        if state.pairs is not None:
+            _step(context, "dpo", steps.dpo, state)
         else:
             context.log("step dpo: skipped, no accepted-vs-rejected pairs yet")
     if policy.grpo:
-        grpo = Candidate("grpo", Path())
-        _step(context, "grpo", lambda: steps.grpo(context, state, candidates[-1], grpo))
-        candidates.append(grpo)
-    baseline = _active_adapter_folder(context)
-    evaluation = _step(context, "evaluate", lambda: steps.evaluate(context, state, candidates, baseline))
-    decision_holder: list[GateDecision] = []
-    _step(
-        context,
-        "gate",
-        lambda: _gate(context, candidates, evaluation["baseline"], evaluation["k"], decision_holder),
-    )
-    return decision_holder[0].reason
-
-
-def _from_use(context: JobContext, state: dict) -> Path | None:
-    """Accepted fixes as a trajectory folder, and accepted-vs-rejected pairs for DPO."""
-    from training.records import read_records
-    from training.trajectory_store import ITEMS_FILE, MANIFEST_FILE
-
-    heldout = {r.id for r in read_records(state["extraction"], "heldout")}
-    with context.sessions() as session:
-        judged = from_use.judged_repairs(session, context.repository.id, heldout)
-        items = from_use.accepted_items(judged)
-        pairs = from_use.preference_pairs(judged)
-    folder = context.folder / "from_use"
-    folder.mkdir(parents=True, exist_ok=True)
-    state["folder_pairs"] = None
-    if pairs:
-        (folder / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs), encoding="utf-8")
-        state["folder_pairs"] = folder / "pairs.jsonl"
-    state["from_use"] = {"accepted_items": len(items), "preference_pairs": len(pairs)}
-    if not items:
-        return None
-    (folder / ITEMS_FILE).write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
-    manifest = {"extraction": {"folder": str(state["extraction"]), "name": context.repository.name}}
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
-    return folder
+        _step(context, "grpo", steps.grpo, state)
+    state.baseline = _active_adapter_folder(context)
+    _step(context, "evaluate", steps.evaluate, state)
+    _step(context, "gate", _gate, state)
+    assert state.decision is not None
+    return state.decision.reason
 
 
 def _active_adapter_folder(context: JobContext) -> Path | None:
@@ -116,17 +67,18 @@ def _active_adapter_folder(context: JobContext) -> Path | None:
         return Path(active.path) if active else None
 
 
-def _gate(
-    context: JobContext, candidates: list[Candidate], baseline: float, k: int, out: list[GateDecision]
-) -> dict:
+def _gate(context: JobContext, state: StepOutputs) -> dict:
+    """Registers every candidate with its report; activates the best one if it beats what serves."""
+    candidates, k = state.candidates, state.k
     best = max(candidates, key=lambda c: c.pass_at_k or 0.0)
     with context.sessions() as session:
         repository = session.get(Repository, context.repository.id)
         assert repository is not None
         active = adapters.active_adapter(session, repository)
         baseline_name = active.label if active else "the base model"
-        decision = decide(best.pass_at_k or 0.0, baseline, context.policy.margin, baseline_name, k)
-        out.append(decision)
+        decision = state.decision = decide(
+            best.pass_at_k or 0.0, state.baseline_pass_at_k, context.policy.margin, baseline_name, k
+        )
         registered = {}
         for candidate in candidates:
             promoted = candidate is best and decision.promote

@@ -1,12 +1,31 @@
-"""What a retraining job does and when one starts, per repository."""
+"""What a retraining job does and when one starts, per repository.
+
+The SFT fields take their defaults and help from `training.sft_config.SFTConfig`; `sft_config()`
+and `grpo_config()` turn a policy into the trainers' configs.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from server.errors import ApiError
+from training.exports import DatasetMode
+from training.sft_config import SFTConfig
+
+if TYPE_CHECKING:
+    from training.rl_config import RLConfig
+
+SFT_FIELDS = ("epochs", "max_steps", "learning_rate", "warmup_steps")
+"""Policy fields that are `SFTConfig` fields of the same name, default and help."""
+
+
+def _sft(name: str, **constraints: Any) -> Any:
+    """A policy field with the default and help of `SFTConfig.<name>`, and the policy's bounds."""
+    found = next(f for f in fields(SFTConfig) if f.name == name)
+    return Field(default=found.default, description=f"SFT: {found.metadata['help']}", **constraints)
 
 
 class RetrainingPolicy(BaseModel):
@@ -23,22 +42,34 @@ class RetrainingPolicy(BaseModel):
     )
     teachers: list[str] = Field(default_factory=lambda: ["mutation"], min_length=1)
     turns: int = Field(default=5, ge=1, le=10)
-    epochs: float = Field(default=3, gt=0, le=50)
-    max_steps: int | None = Field(default=None, ge=1, description="Cap on optimizer steps (CPU runs)")
-    learning_rate: float = Field(default=1e-4, gt=0, le=1e-2, description="SFT peak learning rate")
-    warmup_steps: int = Field(default=10, ge=0, description="SFT warm-up; fewer for runs of a few steps")
+    epochs: float = _sft("epochs", gt=0, le=50)
+    max_steps: int | None = _sft("max_steps", ge=1)
+    learning_rate: float = _sft("learning_rate", gt=0, le=1e-2)
+    warmup_steps: int = _sft("warmup_steps", ge=0)
     max_length: int | None = Field(
         default=None,
         ge=256,
-        description="Longest SFT row in tokens (longer are left out); None = the model's",
+        description=f"Longest SFT row in tokens (longer are left out); None = {SFTConfig.max_length}, "
+        "capped at the model's context",
     )
     max_methods: int | None = Field(default=None, ge=1, description="Cap on training methods used")
     max_heldout: int | None = Field(default=None, ge=1, description="Cap on held-out methods evaluated")
-    mode: Literal["no-think", "think", "hybrid"] = "no-think"
+    mode: DatasetMode = DatasetMode.NO_THINK
     dpo: bool = Field(default=False, description="Preference step on accepted vs rejected fixes")
     grpo: bool = Field(default=False, description="RL step with the tests as reward")
-    grpo_steps: int = Field(default=20, ge=1)
+    grpo_steps: int = Field(default=20, ge=1, description="GRPO optimiser steps (a job's run is short)")
     seed: int = 0
+
+    def sft_config(self) -> SFTConfig:
+        """The job's SFT run: these fields and the seed, `SFTConfig`'s defaults for the rest."""
+        length = {"max_length": self.max_length} if self.max_length else {}
+        return SFTConfig(**{name: getattr(self, name) for name in SFT_FIELDS}, seed=self.seed, **length)
+
+    def grpo_config(self) -> RLConfig:
+        """The job's GRPO run: its steps, method cap and seed, `RLConfig`'s defaults for the rest."""
+        from training.rl_config import RLConfig
+
+        return RLConfig(max_steps=self.grpo_steps, max_methods=self.max_methods, seed=self.seed)
 
 
 def policy_of(stored: dict | None, overrides: dict | None = None) -> RetrainingPolicy:

@@ -1,19 +1,22 @@
-"""Each pipeline step as one call into `training`, writing under the job's own folder."""
+"""Each training step of a job as one call into `training`, writing under the job's own folder.
+
+Every step is a `step_outputs.Step`: it reads what earlier steps left in the `StepOutputs`, sets its
+own fields and returns its summary.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from repomend.contract.conversation import Mode
+from server.retraining import from_use
 from server.retraining.context import JobCancelled, JobContext
 from server.retraining.gate import GATE_K, GATE_MODE
-
-if TYPE_CHECKING:
-    from server.retraining.pipeline import Candidate
+from server.retraining.step_outputs import Candidate, StepOutputs
+from training.exports import DatasetMode
 
 EVAL_WORKERS = 2
 
@@ -21,7 +24,7 @@ EVAL_WORKERS = 2
 @contextmanager
 def _cancellable() -> Iterator[None]:
     """Training stops at the next optimiser step when the job is cancelled; the job ends cancelled."""
-    from training.sft import TrainingCancelled
+    from training.errors import TrainingCancelled
 
     try:
         yield
@@ -29,7 +32,7 @@ def _cancellable() -> Iterator[None]:
         raise JobCancelled from err
 
 
-def extract(context: JobContext, state: dict) -> dict:
+def extract(context: JobContext, state: StepOutputs) -> dict:
     from training.extract import extract as run_extract
 
     repo = context.repository
@@ -41,27 +44,27 @@ def extract(context: JobContext, state: dict) -> dict:
         out=context.folder / "extract",
         on_status=context.log,
     )
-    state["extraction"] = extraction.folder
-    state["records"] = extraction.records
+    state.extraction = extraction.folder
+    state.records = extraction.records
     counts = extraction.manifest.counts
     if not counts.get("heldout"):
         raise ValueError("the repository has no held-out methods to judge a new adapter on (too few covered)")
     return {"commit": extraction.manifest.commit, **counts}
 
 
-def generate(context: JobContext, state: dict) -> dict:
+def generate(context: JobContext, state: StepOutputs) -> dict:
     from training.generate import GenerationOptions
     from training.generate import generate as run_generate
     from training.teachers import load_teacher, parse_teacher
 
     policy = context.policy
-    methods = sorted(r.id for r in state["records"] if r.split != "heldout")
+    methods = sorted(r.id for r in state.records if r.split != "heldout")
     if policy.max_methods is not None:
         methods = methods[: policy.max_methods]
     teachers = [load_teacher(parse_teacher(spec), context.settings) for spec in policy.teachers]
     try:
         summary = run_generate(
-            state["extraction"],
+            state.extraction,
             teachers,
             settings=context.settings,
             options=GenerationOptions(turns=policy.turns, seed=policy.seed),
@@ -73,7 +76,7 @@ def generate(context: JobContext, state: dict) -> dict:
     finally:
         for teacher in teachers:
             teacher.close()
-    state["trajectories"] = summary.folder
+    state.trajectories = summary.folder
     if not summary.items_written and not summary.units_skipped:
         raise ValueError(
             f"the teachers produced no training items ({'; '.join(summary.errors[:3]) or 'none kept'})"
@@ -81,13 +84,15 @@ def generate(context: JobContext, state: dict) -> dict:
     return {"units": summary.units_run, "items": summary.items_written, "counts": summary.counts}
 
 
-def dataset(context: JobContext, state: dict, from_use: Path | None) -> dict:
+def dataset(context: JobContext, state: StepOutputs) -> dict:
+    """The teachers' trajectories plus what users accepted, as one dataset."""
     from training.dataset import DatasetOptions, build_dataset
     from training.teachers import load_teacher, parse_teacher
 
-    sources = [state["trajectories"], *([from_use] if from_use else [])]
+    _gather_from_use(context, state)
+    sources = [state.trajectories, *([state.accepted] if state.accepted else [])]
     reasoner = None
-    if context.policy.mode != "no-think":
+    if context.policy.mode != DatasetMode.NO_THINK:
         reasoner = load_teacher(parse_teacher("student"), context.settings)
     try:
         built = build_dataset(
@@ -101,91 +106,110 @@ def dataset(context: JobContext, state: dict, from_use: Path | None) -> dict:
     finally:
         if reasoner is not None:
             reasoner.close()
-    state["dataset"] = built.folder
+    state.dataset = built.folder
     counts = built.manifest.get("counts", {})
-    return {"version": built.manifest.get("version"), **state["from_use"], "counts": counts}
+    return {"version": built.manifest.get("version"), **state.from_use, "counts": counts}
 
 
-def sft(context: JobContext, state: dict, candidate: Candidate) -> dict:
+def _gather_from_use(context: JobContext, state: StepOutputs) -> None:
+    """Accepted fixes as a trajectory folder, and accepted-vs-rejected pairs for DPO."""
+    from training.records import read_records
+    from training.trajectory_store import ITEMS_FILE, MANIFEST_FILE
+
+    assert state.extraction is not None
+    heldout = {r.id for r in read_records(state.extraction, "heldout")}
+    with context.sessions() as session:
+        judged = from_use.judged_repairs(session, context.repository.id, heldout)
+        items = from_use.accepted_items(judged)
+        pairs = from_use.preference_pairs(judged)
+    folder = context.folder / "from_use"
+    folder.mkdir(parents=True, exist_ok=True)
+    if pairs:
+        state.pairs = folder / "pairs.jsonl"
+        state.pairs.write_text("".join(json.dumps(p) + "\n" for p in pairs), encoding="utf-8")
+    state.from_use = {"accepted_items": len(items), "preference_pairs": len(pairs)}
+    if not items:
+        return
+    (folder / ITEMS_FILE).write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    manifest = {"extraction": {"folder": str(state.extraction), "name": context.repository.name}}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
+    state.accepted = folder
+
+
+def sft(context: JobContext, state: StepOutputs) -> dict:
     from training.adapter_manifest import read_manifest
-    from training.lora_config import TrainConfig
-    from training.sft import train_adapter
+    from training.sft_trainer import train_adapter
 
-    policy = context.policy
-    config = TrainConfig(
-        epochs=policy.epochs,
-        max_steps=policy.max_steps,
-        learning_rate=policy.learning_rate,
-        warmup_steps=policy.warmup_steps,
-        seed=policy.seed,
-        **({"max_length": policy.max_length} if policy.max_length else {}),
-    )
     with _cancellable():
-        candidate.folder = train_adapter(
-            state["dataset"],
+        folder = train_adapter(
+            state.dataset,
             context.folder / "adapters" / "sft",
             settings=context.settings,
-            config=config,
+            config=context.policy.sft_config(),
             resume=True,
             progress=False,
             should_cancel=context.cancel_requested,
             on_status=context.log,
         )
-    return read_manifest(candidate.folder).metrics
+    state.candidates.append(Candidate("sft", folder))
+    return read_manifest(folder).metrics
 
 
-def dpo(context: JobContext, state: dict, parent: Candidate, candidate: Candidate) -> dict:
+def dpo(context: JobContext, state: StepOutputs) -> dict:
+    """Continues the SFT adapter on the users' accepted-vs-rejected pairs."""
     from training.adapter_manifest import read_manifest
-    from training.preference import train_dpo
+    from training.preference_trainer import train_dpo
 
+    assert state.pairs is not None
     with _cancellable():
-        candidate.folder = train_dpo(
-            state["folder_pairs"],
-            parent.folder,
+        folder = train_dpo(
+            state.pairs,
+            state.candidates[0].folder,
             context.folder / "adapters" / "dpo",
             context.settings,
             progress=False,
             should_cancel=context.cancel_requested,
             on_status=context.log,
         )
-    return read_manifest(candidate.folder).metrics
+    state.candidates.append(Candidate("dpo", folder))
+    return read_manifest(folder).metrics
 
 
-def grpo(context: JobContext, state: dict, parent: Candidate, candidate: Candidate) -> dict:
+def grpo(context: JobContext, state: StepOutputs) -> dict:
+    """Continues the newest candidate (DPO's, else SFT's) with the tests as reward."""
     from training.adapter_manifest import read_manifest
-    from training.rl import RLConfig, train_grpo
+    from training.rl_trainer import train_grpo
 
-    policy = context.policy
     with _cancellable():
-        candidate.folder = train_grpo(
-            state["extraction"],
+        folder = train_grpo(
+            state.extraction,
             context.repository.path,
             context.repository.python,
-            parent.folder,
+            state.candidates[-1].folder,
             context.folder / "adapters" / "grpo",
             context.settings,
-            RLConfig(max_steps=policy.grpo_steps, max_methods=policy.max_methods, seed=policy.seed),
+            context.policy.grpo_config(),
             progress=False,
             should_cancel=context.cancel_requested,
             on_status=context.log,
         )
-    return read_manifest(candidate.folder).metrics
+    state.candidates.append(Candidate("grpo", folder))
+    return read_manifest(folder).metrics
 
 
-def evaluate(
-    context: JobContext, state: dict, candidates: list[Candidate], baseline_adapter: Path | None
-) -> dict:
-    """Every candidate and what serves now, on the same held-out broken methods."""
+def evaluate(context: JobContext, state: StepOutputs) -> dict:
+    """Every candidate and what serves now (`state.baseline`), on the same held-out broken methods."""
     from training.adapter_manifest import EVAL_REPORT_FILE
     from training.evaluate import ModelUnderTest
     from training.evaluate import evaluate as run_evaluate
     from training.report import PLOT_FILE, write_report
 
-    baseline = ModelUnderTest("active" if baseline_adapter else "base", str(baseline_adapter or "") or None)
+    candidates = state.candidates
+    baseline = ModelUnderTest("active" if state.baseline else "base", str(state.baseline or "") or None)
     models = [baseline, *(ModelUnderTest(c.name, str(c.folder)) for c in candidates)]
-    modes = [Mode(GATE_MODE)] + ([Mode.THINK] if context.policy.mode != "no-think" else [])
+    modes = [Mode(GATE_MODE)] + ([Mode.THINK] if context.policy.mode != DatasetMode.NO_THINK else [])
     report = run_evaluate(
-        state["extraction"],
+        state.extraction,
         models,
         modes,
         settings=context.settings,
@@ -199,13 +223,14 @@ def evaluate(
     )
     context.check_cancelled()
     write_report(report, context.folder / "eval")
-    k = min(GATE_K, context.policy.turns)
+    k = state.k = min(GATE_K, context.policy.turns)
     for candidate in candidates:
         shutil.copyfile(context.folder / "eval" / EVAL_REPORT_FILE, candidate.folder / EVAL_REPORT_FILE)
         shutil.copyfile(context.folder / "eval" / PLOT_FILE, candidate.folder / PLOT_FILE)  # the dashboard's
         candidate.pass_at_k = report.pass_at(candidate.name, GATE_MODE, k)
+    state.baseline_pass_at_k = report.pass_at(baseline.name, GATE_MODE, k)
     return {
         "k": k,
-        "baseline": report.pass_at(baseline.name, GATE_MODE, k),
+        "baseline": state.baseline_pass_at_k,
         **{f"{c.name}_pass@{k}": c.pass_at_k for c in candidates},
     }

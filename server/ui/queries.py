@@ -76,7 +76,7 @@ class Tally:
         return self.accepted / self.judged if self.judged else None
 
 
-DECIDED = [s for s in RepairStatus if s.value in ("fixed", "unfixed", "unverified")]
+DECIDED = [RepairStatus.FIXED, RepairStatus.UNFIXED, RepairStatus.UNVERIFIED]
 """Outcomes the tests decided; the rest (already passing, cancelled, failed) say nothing of the model."""
 
 

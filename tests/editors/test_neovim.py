@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXED_MEAN, STATS_SOURCE
 from tests.support.model import code_reply
+from tests.support.repos import FIXED_MEAN, STATS_SOURCE
 from tests.support.serve import repomend_command
 
 NVIM = shutil.which("nvim")

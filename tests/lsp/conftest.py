@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest_lsp
 from pytest_lsp import ClientServerConfig
 
-from tests.lsp.editor import Editor
 from tests.support.fixtures import model_stub, repomend_server, stats_workspace  # noqa: F401
+from tests.support.lsp_editor import Editor
 from tests.support.serve import repomend_command
 
 LSP_COMMAND = [*repomend_command(), "lsp"]

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from lsprotocol import types
 
-from tests.conftest import STATS_SOURCE, make_repo
-from tests.lsp.editor import Editor
+from tests.support.lsp_editor import Editor
+from tests.support.repos import STATS_SOURCE, make_repo
 
 pytestmark = pytest.mark.asyncio
 

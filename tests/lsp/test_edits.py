@@ -8,7 +8,7 @@ from pygls.workspace.position_codec import PositionCodec
 
 from lsp.edits import EditRefused, locate, method_range, replacement
 from repomend.source import find_method, splice
-from tests.conftest import FIXED_MEAN, STATS_SOURCE
+from tests.support.repos import FIXED_MEAN, STATS_SOURCE
 
 UTF16 = PositionCodec(types.PositionEncodingKind.Utf16)
 UTF8 = PositionCodec(types.PositionEncodingKind.Utf8)

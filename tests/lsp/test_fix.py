@@ -9,9 +9,9 @@ import pytest
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from tests.conftest import FIXED_MEAN, STATS_SOURCE, WRONG_MEAN
-from tests.lsp.editor import Editor
+from tests.support.lsp_editor import Editor
 from tests.support.model import StubServer, code_reply
+from tests.support.repos import FIXED_MEAN, STATS_SOURCE, WRONG_MEAN
 from tests.support.serve import RunningServe
 
 pytestmark = pytest.mark.asyncio
@@ -200,7 +200,7 @@ async def test_a_method_edited_during_the_fix_is_not_clobbered(
 
 
 async def test_an_unregistered_repository_is_explained(editor: Editor, tmp_path: Path, repomend_server):
-    from tests.conftest import make_repo
+    from tests.support.repos import make_repo
 
     repo = make_repo(tmp_path / "unknown")
     await editor.start(repo, **settings(repomend_server))
@@ -217,7 +217,7 @@ async def test_an_unregistered_repository_is_explained(editor: Editor, tmp_path:
 async def test_with_an_admin_token_the_workspace_folder_is_offered_for_registration(
     editor: Editor, tmp_path: Path, repomend_server: RunningServe, model_stub: StubServer
 ):
-    from tests.conftest import make_repo
+    from tests.support.repos import make_repo
 
     model_stub.reset()
     model_stub.script.append(code_reply(FIXED_MEAN))
@@ -244,7 +244,7 @@ async def test_with_an_admin_token_the_workspace_folder_is_offered_for_registrat
 async def test_a_declined_registration_is_not_offered_again(
     editor: Editor, tmp_path: Path, repomend_server: RunningServe
 ):
-    from tests.conftest import make_repo
+    from tests.support.repos import make_repo
 
     repo = make_repo(tmp_path / "declined")
     editor.choose = None
@@ -263,7 +263,7 @@ async def test_a_declined_registration_is_not_offered_again(
 
 
 async def test_an_unreachable_server_gives_one_clear_error(editor: Editor, tmp_path: Path):
-    from tests.conftest import make_repo
+    from tests.support.repos import make_repo
     from tests.support.serve import free_port
 
     repo = make_repo(tmp_path / "stats")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from lsprotocol import types
+from pygls.protocol import default_converter
+
+from lsp.actions import FixArgument
 from lsp.client import Event, parse_events
 from lsp.config import DEFAULT_SERVER_URL, LspConfig, merge
 from lsp.progress import describe
 from lsp.session import AppliedFix, FixBook, kept_text
-from tests.conftest import STATS_SOURCE
+from repomend.contract.conversation import Mode
+from tests.support.repos import STATS_SOURCE
 
 
 def test_settings_flat_or_nested_with_empty_meaning_default():
@@ -61,14 +67,38 @@ def test_progress_says_which_turn_and_how_the_tests_went():
         "type": "attempt_tested",
         "turn": 2,
         "max_turns": 5,
+        "sample": 0,
         "passed": False,
         "tests_passed": 1,
         "tests_failed": 2,
+        "rejection": None,
+        "reasoning_words": 0,
+        "generation_seconds": 0.5,
+        "test_seconds": 0.5,
     }
     assert describe(tested) == ("turn 2 of 5: failed (1 tests passed, 2 failed)", 40)
     assert describe({**tested, "rejection": "it defines no function"})[0] == (
         "turn 2 of 5: answer not usable (it defines no function)"
     )
+    assert describe({"type": "a_later_kind", "turn": 1}) == ("a_later_kind", None)
+
+
+def test_the_fix_argument_goes_out_as_json_and_comes_back_checked():
+    argument = FixArgument.at("file:///a.py", types.Position(line=3, character=0), Mode.THINK, None)
+    sent = default_converter().unstructure(argument)
+    assert sent == {"uri": "file:///a.py", "line": 3, "character": 0, "mode": "think", "version": None}
+    assert FixArgument.parse([sent], Mode.NO_THINK) == argument
+    assert FixArgument.parse([{"uri": "file:///a.py", "line": 3}], Mode.NO_THINK).mode is Mode.NO_THINK
+    refused = {
+        "repomend.fixMethod takes one argument {uri, line, character, mode, version}": [],
+        "repomend.fixMethod needs `uri` (a string) and `line` (0-based)": [{**sent, "line": -1}],
+        "repomend.fixMethod: `mode` must be one of no-think, think": [{**sent, "mode": "fast"}],
+        "repomend.fixMethod: `character` and `version` must be whole numbers": [{**sent, "version": "1"}],
+    }
+    for message, arguments in refused.items():
+        with pytest.raises(ValueError) as caught:
+            FixArgument.parse(arguments, Mode.NO_THINK)
+        assert str(caught.value) == message
 
 
 def _fix(uri: str = "file:///a.py") -> AppliedFix:

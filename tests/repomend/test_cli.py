@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from repomend.cli import EXIT_BAD_INPUT, main
-from tests.conftest import make_repo
+from repomend.cli import main
+from repomend.errors import EXIT_ERROR
+from tests.support.repos import make_repo
 
 
 @pytest.fixture(autouse=True)
@@ -14,7 +15,7 @@ def isolated_data(tmp_path, monkeypatch):
 
 
 def error_of(capsys, argv: list[str]) -> str:
-    assert main(argv) == EXIT_BAD_INPUT
+    assert main(argv) == EXIT_ERROR
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1, err
@@ -87,7 +88,7 @@ def scripted_model(monkeypatch):
 
 
 def test_repair_prints_the_verified_diff_and_applies_it(capsys, stats_repo, scripted_model):
-    from tests.conftest import FIXED_MEAN, WRONG_MEAN
+    from tests.support.repos import FIXED_MEAN, WRONG_MEAN
 
     scripted_model([f"```python\n{WRONG_MEAN}\n```", f"```python\n{FIXED_MEAN}\n```"])
     code = main(["repair", f"{stats_repo}/pkg/stats.py::Stats.mean", "--apply", "--turns", "3"])
@@ -101,7 +102,7 @@ def test_repair_prints_the_verified_diff_and_applies_it(capsys, stats_repo, scri
 
 
 def test_unfixed_repair_shows_last_attempt_and_why(capsys, stats_repo, scripted_model):
-    from tests.conftest import STATS_SOURCE, WRONG_MEAN
+    from tests.support.repos import STATS_SOURCE, WRONG_MEAN
 
     scripted_model([f"```python\n{answer}\n```" for answer in ("def mean(self):\n    return 0", WRONG_MEAN)])
     code = main(

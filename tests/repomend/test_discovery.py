@@ -12,7 +12,7 @@ from repomend.discovery import (
     name_matched_tests,
 )
 from repomend.source import find_method
-from tests.conftest import STATS_SOURCE, make_repo
+from tests.support.repos import STATS_SOURCE, make_repo
 
 IDS = [
     "tests/test_stats.py::test_mean",

@@ -20,7 +20,7 @@ from repomend.loop import (
     sandbox_test_runner,
 )
 from repomend.trajectory import Status
-from tests.conftest import FIXED_MEAN, STATS_SOURCE, WRONG_MEAN, make_repo
+from tests.support.repos import FIXED_MEAN, STATS_SOURCE, WRONG_MEAN, make_repo
 
 MEAN_TESTS = ["tests/test_stats.py::test_mean", "tests/test_stats.py::test_mean_single"]
 

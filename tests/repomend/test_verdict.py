@@ -15,7 +15,7 @@ from repomend.contract.verdict import Reference, judge
 from repomend.loop import RepairRequest, SandboxUnusable, TestRunner, repair, sandbox_test_runner
 from repomend.trajectory import Status
 from sandbox.results import RunResult, TestResult
-from tests.conftest import FIXED_MEAN, STATS_TESTS, make_repo
+from tests.support.repos import FIXED_MEAN, STATS_TESTS, make_repo
 
 MEAN_TESTS = ["tests/test_stats.py::test_mean", "tests/test_stats.py::test_mean_single"]
 

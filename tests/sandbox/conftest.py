@@ -1,19 +1,15 @@
-"""Helpers for sandbox tests: tiny repositories on disk and a look at the host's processes."""
+"""Sandbox fixtures: strict isolation or a skip, a unique marker, tiny repositories on disk."""
 
 from __future__ import annotations
 
-import os
-import sys
 import textwrap
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sandbox.runner import check_isolation
-
-PYTHON = Path(sys.executable)
+from tests.support.sandbox_repos import RepoFactory
 
 
 @pytest.fixture
@@ -29,9 +25,6 @@ def marker() -> str:
     return f"repomend_mark_{uuid.uuid4().hex}"
 
 
-RepoFactory = Callable[[dict[str, str]], Path]
-
-
 @pytest.fixture
 def make_repo(tmp_path: Path) -> RepoFactory:
     def build(files: dict[str, str]) -> Path:
@@ -45,30 +38,3 @@ def make_repo(tmp_path: Path) -> RepoFactory:
         return root
 
     return build
-
-
-def processes_with(marker: str) -> list[int]:
-    """Host pids whose command line mentions `marker` (excluding this test process)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(entry))
-    return found
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under `root` with its content (symlinks as their target)."""
-    files = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        if path.is_symlink():
-            files[rel] = os.readlink(path).encode()
-        elif path.is_file():
-            files[rel] = path.read_bytes()
-    return files

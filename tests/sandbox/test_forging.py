@@ -17,7 +17,7 @@ from repomend.contract.verdict import Reference, Verdict, judge
 from sandbox.results import RunResult
 from sandbox.runner import Limits, run_tests
 from sandbox.warm import WarmRunner
-from tests.sandbox.conftest import PYTHON, RepoFactory, snapshot
+from tests.support.sandbox_repos import PYTHON, RepoFactory, snapshot
 
 pytestmark = pytest.mark.usefixtures("strict")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.runner import Limits, run_tests
-from tests.sandbox.conftest import PYTHON, RepoFactory, processes_with, snapshot
+from tests.support.sandbox_repos import PYTHON, RepoFactory, processes_with, snapshot
 
 pytestmark = pytest.mark.usefixtures("strict")
 

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.interpreter import probe
 from sandbox.runner import check_interpreter, run_tests
-from tests.sandbox.conftest import RepoFactory
+from tests.support.sandbox_repos import RepoFactory
 
 pytestmark = pytest.mark.usefixtures("strict")
 

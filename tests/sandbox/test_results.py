@@ -11,7 +11,7 @@ import pytest
 
 import sandbox.isolation
 from sandbox.runner import IsolationUnavailable, collect_tests, run_tests
-from tests.sandbox.conftest import PYTHON, RepoFactory, snapshot
+from tests.support.sandbox_repos import PYTHON, RepoFactory, snapshot
 
 pytestmark = pytest.mark.usefixtures("strict")
 

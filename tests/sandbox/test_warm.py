@@ -12,7 +12,7 @@ import pytest
 from sandbox import cgroups
 from sandbox.runner import Limits, run_tests
 from sandbox.warm import WarmRunner
-from tests.sandbox.conftest import PYTHON, RepoFactory, processes_with
+from tests.support.sandbox_repos import PYTHON, RepoFactory, processes_with
 
 pytestmark = pytest.mark.usefixtures("strict")
 

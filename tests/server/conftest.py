@@ -6,6 +6,7 @@ import pytest
 
 from repomend.settings import ServerSettings
 from server.db.migrate import upgrade
+from tests.support.server_client import ADMIN_TOKEN, USER_TOKEN
 
 
 @pytest.fixture
@@ -15,17 +16,6 @@ def server_settings(settings, tmp_path):
     return settings.model_copy(
         update={
             "database_url": url,
-            "server": ServerSettings(token="user-secret", admin_token="admin-secret", queue_capacity=1),
+            "server": ServerSettings(token=USER_TOKEN, admin_token=ADMIN_TOKEN, queue_capacity=1),
         }
     )
-
-
-ADMIN = {"Authorization": "Bearer admin-secret"}
-
-
-def register(http, repo, python, name: str = "stats") -> None:
-    """Register `repo` through the admin API of `http` (a TestClient or an httpx client)."""
-    response = http.post(
-        "/v1/admin/repositories", json={"name": name, "path": str(repo), "python": str(python)}, headers=ADMIN
-    )
-    assert response.status_code == 201, response.text

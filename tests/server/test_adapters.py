@@ -15,30 +15,16 @@ from sqlalchemy import select
 
 from repomend.backends.scripted import ScriptedBackend
 from repomend.contract import prompts
-from sandbox.results import RunResult, TestResult
 from server import adapter_store, adapters
 from server.app import create_app
 from server.db.engine import make_engine, session_factory
 from server.db.models import Adapter, AdapterStatus
 from server.errors import ApiError
-from tests.conftest import FIXED_MEAN
-from tests.server.adapter_folders import fake_adapter, write_manifest
-from tests.server.conftest import ADMIN, register
+from tests.support.adapter_folders import fake_adapter, write_manifest
+from tests.support.repos import FIXED_MEAN, ONE_MEAN_TEST
+from tests.support.server_client import ADMIN, USER, instant_runner, register
 
-USER = {"Authorization": "Bearer user-secret"}
 ROOT = Path(__file__).resolve().parents[2]
-MEAN_TESTS = ["tests/test_stats.py::test_mean"]
-
-
-def instant_runner(settings, python):
-    """The mean test passes once the off-by-one is gone; no sandbox, so repairs take milliseconds."""
-
-    def run(repo, test_ids, *, overrides):
-        source = next(iter(overrides.values()))
-        outcome = "failed" if "(len(self.xs) - 1)" in source else "passed"
-        return RunResult(tests=[TestResult(test_ids[0], outcome)])
-
-    return run
 
 
 @pytest.fixture
@@ -96,7 +82,7 @@ def repair(client) -> dict:
         "repository": "stats",
         "path": "pkg/stats.py",
         "target": {"qualname": "Stats.mean"},
-        "tests": MEAN_TESTS,
+        "tests": ONE_MEAN_TEST,
     }
     response = client.post("/v1/repairs?wait=true", json=body, headers=USER)
     assert response.status_code == 202, response.text

@@ -15,10 +15,10 @@ from repomend.backends.transformers_backend import TransformersBackend
 from server.app import create_app
 from server.db.engine import make_engine, session_factory
 from server.db.models import Repair
-from tests.repomend.backends.tiny_models import build_model, build_tokenizer
-from tests.server.adapter_folders import lora_adapter
-from tests.server.conftest import ADMIN, register
-from tests.server.test_adapters import MEAN_TESTS, USER, instant_runner
+from tests.support.adapter_folders import lora_adapter
+from tests.support.repos import ONE_MEAN_TEST
+from tests.support.server_client import ADMIN, USER, instant_runner, register
+from tests.support.tiny_models import build_model, build_tokenizer
 
 ADAPTERS = "/v1/admin/repositories/stats/adapters"
 
@@ -70,7 +70,7 @@ class Server:
             "repository": "stats",
             "path": "pkg/stats.py",
             "target": {"qualname": "Stats.mean"},
-            "tests": MEAN_TESTS,
+            "tests": ONE_MEAN_TEST,
             "max_turns": 1,
         }
         response = self.client.post("/v1/repairs?wait=true", json=body, headers=USER)
@@ -167,7 +167,7 @@ def test_llamacpp_refuses_an_adapter_it_cannot_convert(
 ):
     """On llama.cpp an adapter serves as GGUF: one that does not convert is not registered, and says why."""
     from repomend.backends.scripted import ScriptedBackend
-    from tests.server.adapter_folders import fake_adapter
+    from tests.support.adapter_folders import fake_adapter
 
     settings = server_settings.model_copy(update={"engine": "llamacpp", "model": str(tiny_gguf.gguf)})
     with TestClient(create_app(settings, ScriptedBackend([]), runner_factory=instant_runner)) as client:

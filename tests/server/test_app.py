@@ -12,11 +12,8 @@ from repomend.contract import prompts
 from repomend.settings import ServerSettings
 from server.app import ServerConfigError, create_app
 from server.db.migrate import DatabaseNotMigrated
-from tests.conftest import FIXED_MEAN, WRONG_MEAN
-from tests.server.conftest import ADMIN, register
-
-USER = {"Authorization": "Bearer user-secret"}
-MEAN_TESTS = ["tests/test_stats.py::test_mean", "tests/test_stats.py::test_mean_single"]
+from tests.support.repos import FIXED_MEAN, MEAN_TESTS, WRONG_MEAN
+from tests.support.server_client import ADMIN, USER, register, repair_body
 
 
 def reply(code: str) -> str:
@@ -35,10 +32,6 @@ def client(server_settings, stats_repo, python):
         register(test_client, stats_repo, python)
         test_client.backend = backend
         yield test_client
-
-
-def repair_body(**extra):
-    return {"repository": "stats", "path": "pkg/stats.py", "target": {"qualname": "Stats.mean"}, **extra}
 
 
 def test_repair_waits_for_a_verified_fix_and_takes_feedback(client):
@@ -179,10 +172,11 @@ def test_no_covering_tests_fails_the_repair_with_a_code(client, stats_repo):
 
 
 def test_serve_on_an_unmigrated_database_says_what_to_run(tmp_path, monkeypatch, capsys):
-    from repomend.cli import EXIT_BAD_INPUT, main
+    from repomend.cli import main
+    from repomend.errors import EXIT_ERROR
 
     monkeypatch.setenv("REPOMEND_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
-    assert main(["serve"]) == EXIT_BAD_INPUT
+    assert main(["serve"]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert "run `repomend db upgrade`" in err and len(err.strip().splitlines()) == 1
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from repomend.contract.conversation import Mode
 from repomend.settings import Settings
 from sandbox.results import RunResult, TestResult
 from server.db import (
@@ -23,7 +24,6 @@ from server.db import (
     DatabaseNotMigrated,
     Feedback,
     Repair,
-    RepairMode,
     RepairStatus,
     Repository,
     TrainingRun,
@@ -167,7 +167,7 @@ def test_repair_with_turns_and_feedback_round_trips(engine: Engine, session: Ses
         repository=repository,
         adapter=adapter,
         model="smollm2-135m",
-        mode=RepairMode.NO_THINK,
+        mode=Mode.NO_THINK,
         max_turns=5,
         samples_per_turn=2,
         file_path="pkg/stats.py",
@@ -188,7 +188,7 @@ def test_repair_with_turns_and_feedback_round_trips(engine: Engine, session: Ses
     with session_factory(engine)() as fresh:
         loaded = fresh.scalars(select(Repair)).one()
         assert loaded.status is RepairStatus.FIXED
-        assert loaded.mode is RepairMode.NO_THINK
+        assert loaded.mode is Mode.NO_THINK
         assert loaded.adapter is not None and loaded.adapter.version == 1
         assert loaded.repository.test_paths == ["tests/test_stats.py"]
         assert [(t.turn, t.sample) for t in loaded.turns] == [(1, 0), (1, 1), (2, 0)]
@@ -203,7 +203,7 @@ def test_repair_with_turns_and_feedback_round_trips(engine: Engine, session: Ses
 def test_feedback_is_idempotent_one_row_per_repair(session: Session) -> None:
     repository = add_repository(session)
     repair = Repair(
-        repository=repository, model="m", mode=RepairMode.THINK, max_turns=5, file_path="a.py", qualname="f"
+        repository=repository, model="m", mode=Mode.THINK, max_turns=5, file_path="a.py", qualname="f"
     )
     session.add(repair)
     repair.give_feedback(Verdict.ACCEPTED)
@@ -281,7 +281,7 @@ def test_deleting_a_repository_deletes_everything_it_owns(engine: Engine, sessio
             repository=repository,
             adapter=adapter,
             model="m",
-            mode=RepairMode.NO_THINK,
+            mode=Mode.NO_THINK,
             max_turns=5,
             file_path="a.py",
             qualname="f",
@@ -315,7 +315,7 @@ def test_deleting_an_adapter_keeps_the_repairs_it_made(session: Session) -> None
         repository=repository,
         adapter=adapter,
         model="stats-v1",
-        mode=RepairMode.NO_THINK,
+        mode=Mode.NO_THINK,
         max_turns=5,
         file_path="a.py",
         qualname="f",
@@ -361,7 +361,7 @@ def test_postgresql_upgrade_matches_the_models_and_enforces_constraints() -> Non
             repair = Repair(
                 repository=repository,
                 model="m",
-                mode=RepairMode.NO_THINK,
+                mode=Mode.NO_THINK,
                 max_turns=5,
                 file_path="a.py",
                 qualname="f",

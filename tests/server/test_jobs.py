@@ -11,7 +11,7 @@ from repomend.contract import prompts
 from repomend.loop import RepairOptions, RepairRequest, sandbox_test_runner
 from repomend.trajectory import Status
 from server.jobs import JobState, QueueFull, RepairQueue
-from tests.conftest import FIXED_MEAN, WRONG_MEAN
+from tests.support.repos import FIXED_MEAN, WRONG_MEAN
 
 TESTS = ["tests/test_stats.py::test_mean", "tests/test_stats.py::test_mean_single"]
 
@@ -36,7 +36,7 @@ def test_job_runs_and_streams_its_turns(stats_repo, runner):
         events = list(job.follow(timeout=60))
         assert job.state is JobState.DONE
         assert job.trajectory.status is Status.FIXED
-        kinds = [e["type"] for e in events]
+        kinds = [e.type for e in events]
         assert kinds == [
             "started",
             "initial_tests",
@@ -45,8 +45,8 @@ def test_job_runs_and_streams_its_turns(stats_repo, runner):
             "turn_started",
             "attempt_tested",
         ]
-        assert events[3]["tests_passed"] == 1 and not events[3]["passed"]
-        assert events[5]["passed"] and events[5]["tests_passed"] == 2
+        assert events[3].tests_passed == 1 and not events[3].passed
+        assert events[5].passed and events[5].tests_passed == 2
         # a late follower replays everything
         assert list(job.follow()) == events
     finally:
@@ -99,10 +99,10 @@ def test_cancel_running_and_queued_jobs(stats_repo, runner):
         running.cancel()
         backend.release.set()
         assert running.wait(60) and queued.wait(60)
-        assert running.state is JobState.CANCELLED
+        assert running.state is JobState.DONE and running.outcome is Status.CANCELLED
         assert running.trajectory.status is Status.CANCELLED
         assert all(turn.attempts for turn in running.trajectory.turns)
-        assert queued.state is JobState.CANCELLED and queued.trajectory is None
+        assert queued.outcome is Status.CANCELLED and queued.trajectory is None
         assert len(backend.calls) == 1
     finally:
         backend.release.set()
@@ -114,7 +114,7 @@ def test_a_failing_job_does_not_stop_the_worker(stats_repo, runner):
     try:
         failed = jobs.submit(request(stats_repo), RepairOptions(), runner)
         assert failed.wait(60)
-        assert failed.state is JobState.FAILED and "ran out of replies" in failed.error
+        assert failed.outcome is Status.FAILED and "ran out of replies" in failed.error
         jobs.backend = ScriptedBackend([reply(FIXED_MEAN)])
         ok = jobs.submit(request(stats_repo), RepairOptions(), runner)
         assert ok.wait(60) and ok.state is JobState.DONE
@@ -129,16 +129,16 @@ def test_next_events_hands_over_each_event_as_it_comes(stats_repo, runner):
     try:
         job = jobs.submit(request(stats_repo), RepairOptions(), runner)
         first = job.next_events(0, timeout=60)
-        assert first and first[0]["type"] == "started"
+        assert first and first[0].type == "started"
         seen = list(first)
-        while not any(e["type"] == "turn_started" for e in seen):
+        while not any(e.type == "turn_started" for e in seen):
             seen += job.next_events(len(seen), timeout=60)
         assert job.state is JobState.RUNNING  # the turn is still waiting for the model
         assert job.next_events(len(seen), timeout=0.2) == []
         backend.release.set()
         while not job.finished_ok:
             seen += job.next_events(len(seen), timeout=60)
-        assert [e["type"] for e in seen][-1] == "attempt_tested"
+        assert [e.type for e in seen][-1] == "attempt_tested"
     finally:
         backend.release.set()
         jobs.close()

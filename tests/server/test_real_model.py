@@ -9,9 +9,9 @@ from repomend.settings import Settings
 from server.app import create_app
 from server.db.engine import make_engine, session_factory
 from server.db.models import Repair, RepairStatus
-from tests.repomend.backends.tiny_models import build_model, build_tokenizer
-from tests.server.conftest import register
-from tests.server.test_app import MEAN_TESTS, USER, repair_body
+from tests.support.repos import MEAN_TESTS
+from tests.support.server_client import USER, register, repair_body
+from tests.support.tiny_models import build_model, build_tokenizer
 
 
 def test_repair_with_a_real_model_is_recorded(server_settings, stats_repo, python, tmp_path):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from repomend.cli import main
 from server.db.engine import default_database_url, make_engine, session_factory
 from server.db.models import Repository
-from tests.conftest import make_repo
+from tests.support.repos import make_repo
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from repomend.backends.scripted import ScriptedBackend
 from repomend.settings import ServerSettings
 from server.app import create_app
-from tests.server.conftest import ADMIN, register
+from tests.support.server_client import ADMIN, register
 
 BASE = "/v1/admin/repositories/stats"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from repomend.contract.conversation import Mode
 from repomend.contract.prompts import as_code_reply
 from server.db import (
     Repair,
-    RepairMode,
     RepairStatus,
     Repository,
     Turn,
@@ -43,7 +43,7 @@ def _repair(session, proposal: str, verdict: Verdict | None, kept: str | None = 
     repair = Repair(
         repository_id=1,
         model="m",
-        mode=RepairMode.NO_THINK,
+        mode=Mode.NO_THINK,
         max_turns=5,
         status=RepairStatus.FIXED,
         file_path=kw.get("path", "stats.py"),

@@ -28,9 +28,8 @@ from server.db import (
 from server.retraining import runs
 from server.retraining.launcher import RetrainLauncher
 from server.retraining.worker import work
-from tests.conftest import make_repo
-from tests.repomend.backends.tiny_models import build_model, build_tokenizer
-from tests.training.conftest import SHAPES_SOURCE, SHAPES_TESTS
+from tests.support.repos import SHAPES_SOURCE, SHAPES_TESTS, make_repo
+from tests.support.tiny_models import build_model, build_tokenizer
 from training.adapter_manifest import read_manifest
 from training.split import split_of
 

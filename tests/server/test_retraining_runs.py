@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from repomend.contract.conversation import Mode
 from server.db import (
     Repair,
-    RepairMode,
     RepairStatus,
     Repository,
     TrainingRun,
@@ -103,7 +103,7 @@ def _accept(session, repository_id: int, verdict: Verdict = Verdict.ACCEPTED) ->
     repair = Repair(
         repository_id=repository_id,
         model="m",
-        mode=RepairMode.NO_THINK,
+        mode=Mode.NO_THINK,
         max_turns=5,
         status=RepairStatus.FIXED,
         file_path="stats.py",

@@ -8,8 +8,7 @@ from hypothesis import HealthCheck, given, settings
 
 from repomend.backends.scripted import ScriptedBackend
 from server.app import create_app
-from tests.server.conftest import register
-from tests.server.test_app import ADMIN
+from tests.support.server_client import ADMIN, register
 
 EXAMPLES_PER_OPERATION = 40
 

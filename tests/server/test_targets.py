@@ -6,7 +6,7 @@ import pytest
 
 from server.errors import ApiError
 from server.targets import resolve_http_target
-from tests.conftest import STATS_SOURCE
+from tests.support.repos import STATS_SOURCE
 
 
 def code_of(call) -> str:

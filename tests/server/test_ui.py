@@ -15,9 +15,7 @@ from server import adapters
 from server.app import create_app
 from server.db.models import TrainingRun, TrainingState
 from tests.support.dashboard import Seeded, seed_dashboard
-
-USER = {"Authorization": "Bearer user-secret"}
-ADMIN = {"Authorization": "Bearer admin-secret"}
+from tests.support.server_client import ADMIN, USER
 
 
 @pytest.fixture

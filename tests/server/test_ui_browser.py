@@ -24,7 +24,8 @@ from server.db.models import TrainingRun
 from server.retraining import runs
 from tests.support.dashboard import STATUS_CYCLE, Seeded, seed_dashboard
 from tests.support.model import StubServer
-from tests.support.serve import ADMIN_TOKEN, USER_TOKEN, RunningServe, serve_process
+from tests.support.serve import RunningServe, serve_process
+from tests.support.server_client import ADMIN_TOKEN, USER_TOKEN
 
 CHROMIUM_FLAGS = (
     "--headless",

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from repomend.contract.conversation import Mode
 from repomend.settings import ServerSettings
 from server.db.engine import make_engine, session_factory
 from server.db.models import (
     Feedback,
     Repair,
-    RepairMode,
     RepairStatus,
     Repository,
     TrainingRun,
@@ -77,7 +77,7 @@ def test_rates_per_day_per_repository_and_per_adapter(tmp_path):
 
         def repair(status: RepairStatus, when: datetime, verdict: Verdict | None = None) -> None:
             row = Repair(
-                repository_id=repo.id, model="m", mode=RepairMode.NO_THINK, max_turns=5, status=status,
+                repository_id=repo.id, model="m", mode=Mode.NO_THINK, max_turns=5, status=status,
                 file_path="a.py", qualname="f", created_at=when,
             )  # fmt: skip
             if verdict is not None:

@@ -11,10 +11,10 @@ import pytest
 import uvicorn
 
 from repomend.backends.scripted import ScriptedBackend
+from repomend.contract.prompts import as_code_reply
 from server.app import create_app
-from tests.conftest import FIXED_MEAN, WRONG_MEAN
-from tests.server.conftest import register
-from tests.server.test_app import MEAN_TESTS, USER, repair_body, reply
+from tests.support.repos import FIXED_MEAN, MEAN_TESTS, WRONG_MEAN
+from tests.support.server_client import USER, register, repair_body
 
 
 @contextmanager
@@ -34,7 +34,7 @@ def running(app):
 
 
 def test_repair_over_real_http(server_settings, stats_repo, python):
-    app = create_app(server_settings, ScriptedBackend([reply(FIXED_MEAN)]))
+    app = create_app(server_settings, ScriptedBackend([as_code_reply(FIXED_MEAN)]))
     with running(app) as base, httpx.Client(base_url=base, timeout=60) as http:
         assert http.get("/v1/health").json()["status"] == "ok"
         register(http, stats_repo, python)
@@ -45,7 +45,7 @@ def test_repair_over_real_http(server_settings, stats_repo, python):
 def test_client_disconnect_cancels_the_repair(server_settings, stats_repo, python):
     def slow_wrong(messages):
         time.sleep(1.0)
-        return reply(WRONG_MEAN)
+        return as_code_reply(WRONG_MEAN)
 
     backend = ScriptedBackend([slow_wrong] * 5)
     with running(create_app(server_settings, backend)) as base:

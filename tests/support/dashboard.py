@@ -31,8 +31,8 @@ from server.db.models import (
     TrainingState,
     Turn,
 )
-from tests.conftest import make_repo
-from tests.server.adapter_folders import fake_adapter
+from tests.support.adapter_folders import fake_adapter
+from tests.support.repos import make_repo
 
 HOSTILE = '<script>alert("owned")</script>'
 SAFE_HOSTILE_FOLDER = "<script>alert(1)"

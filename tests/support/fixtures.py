@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_repo
 from tests.support.model import StubServer
+from tests.support.repos import make_repo
 from tests.support.serve import RunningServe, serve_process
 
 

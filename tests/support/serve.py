@@ -25,9 +25,8 @@ from sqlalchemy.orm import Session
 from repomend.settings import Settings
 from server.db.engine import default_database_url
 from server.db.models import Feedback, Repair
+from tests.support.server_client import ADMIN_TOKEN, USER_TOKEN
 
-USER_TOKEN = "user-secret"
-ADMIN_TOKEN = "admin-secret"
 START_SECONDS = 60.0
 
 

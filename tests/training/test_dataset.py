@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from repomend.backends.scripted import ScriptedBackend
-from repomend.cli import EXIT_BAD_INPUT, main
+from repomend.cli import main
 from repomend.contract import prompts
 from repomend.contract.conversation import Mode, extract_code, split_reasoning
+from repomend.errors import EXIT_ERROR
 from repomend.settings import Settings
 from training.dataset import DatasetError, DatasetOptions, build_dataset
 from training.records import ExtractionManifest, MethodRecord, write_manifest, write_records
@@ -257,6 +258,6 @@ def test_cli_builds_and_reports(trajectories, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "train 3 rows, validation 2 rows from 5 items" in out
     assert (Path(out.rsplit("written to ", 1)[1].strip()) / "manifest.json").is_file()
-    assert main(["train", "dataset", str(trajectories), "--mode", "think"]) == EXIT_BAD_INPUT
+    assert main(["train", "dataset", str(trajectories), "--mode", "think"]) == EXIT_ERROR
     assert "needs --reasoning-teacher" in capsys.readouterr().err
-    assert main(["train", "dataset", str(tmp_path / "nope")]) == EXIT_BAD_INPUT
+    assert main(["train", "dataset", str(tmp_path / "nope")]) == EXIT_ERROR

@@ -15,8 +15,8 @@ from repomend.contract import prompts
 from repomend.contract.conversation import Mode
 from repomend.loop import RepairOptions
 from sandbox.results import RunResult, TestResult
-from tests.training.eval_fixtures import HELDOUT, ByAdapter, fixer, ground_truth, heldout_extraction
-from tests.training.sft_fixtures import tiny_chat_model
+from tests.support.heldout import HELDOUT, ByAdapter, fixer, ground_truth, heldout_extraction
+from tests.support.sft_datasets import tiny_chat_model
 from training.benchmark import Benchmark, BenchmarkItem
 from training.evaluate import BASE, EvalReport, ModelUnderTest, evaluate, run_cell, summarize
 from training.normalize import normalize_code
@@ -63,7 +63,7 @@ class FakeSandbox:
 def broken_items() -> tuple[list[BenchmarkItem], dict[str, str]]:
     """Each held-out method of the sample project broken by a wrong return, each in its own file."""
     from repomend.source import find_method, splice
-    from tests.training.conftest import SHAPES_SOURCE
+    from tests.support.repos import SHAPES_SOURCE
 
     items, paths = [], {}
     for index, (method_id, tests) in enumerate(HELDOUT.items()):
@@ -232,8 +232,8 @@ def test_eval_command_with_a_tiny_adapter(tiny_gguf, tmp_path, monkeypatch):
     """On the default engine (llama.cpp; the model folder and the adapter converted to GGUF), a random
     tiny model never writes code: every method ends unfixed as "no code block"."""
     from repomend.cli import main
-    from tests.repomend.backends.tiny_models import build_adapter
-    from tests.server.adapter_folders import write_manifest
+    from tests.support.adapter_folders import write_manifest
+    from tests.support.tiny_models import build_adapter
 
     tiny_chat_model = tiny_gguf.folder
     extraction = heldout_extraction(tmp_path)

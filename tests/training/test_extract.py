@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from repomend.backends.scripted import ScriptedBackend
-from repomend.cli import EXIT_BAD_INPUT, main
+from repomend.cli import main
+from repomend.errors import EXIT_ERROR
 from repomend.loop import RepairOptions, RepairRequest, repair, sandbox_test_runner
 from repomend.source import find_method, remove_body
-from tests.conftest import make_repo
-from tests.training.conftest import COVERED, SHAPES_SOURCE, SHAPES_TESTS, sandbox_settings
+from tests.support.repos import COVERED, SHAPES_SOURCE, SHAPES_TESTS, make_repo
+from tests.support.settings import sandbox_settings
 from training.extract import ExtractionError, extract
 from training.records import read_manifest, read_records
 
@@ -101,6 +102,6 @@ def test_cli_prints_counts_and_where(shapes_repo, tmp_path, monkeypatch, capsys)
 
 
 def test_cli_bad_repository_is_one_line(tmp_path, capsys):
-    assert main(["train", "extract", str(tmp_path / "nope")]) == EXIT_BAD_INPUT
+    assert main(["train", "extract", str(tmp_path / "nope")]) == EXIT_ERROR
     err = capsys.readouterr().err.strip()
     assert err.startswith("repomend: error: no such repository folder") and len(err.splitlines()) == 1

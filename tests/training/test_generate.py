@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from repomend.backends.scripted import ScriptedBackend
-from repomend.cli import EXIT_BAD_INPUT, main
+from repomend.cli import main
 from repomend.contract import prompts
 from repomend.contract.conversation import extract_code
+from repomend.errors import EXIT_ERROR
 from repomend.source import find_method, splice
 from sandbox.runner import run_tests
-from tests.conftest import make_repo
-from tests.training.conftest import SHAPES_SOURCE, SHAPES_TESTS
+from tests.support.repos import SHAPES_SOURCE, SHAPES_TESTS, make_repo
 from training.extract import extract
 from training.generate import GenerationOptions, generate
 from training.mutation import OPERATORS
@@ -264,7 +264,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, shapes_extraction, monkeypatc
         ),
     ]
     for argv, message in cases:
-        assert main(argv) == EXIT_BAD_INPUT
+        assert main(argv) == EXIT_ERROR
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
 

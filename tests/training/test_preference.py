@@ -9,13 +9,15 @@ import pytest
 
 from repomend.contract import prompts
 from repomend.settings import Settings
-from tests.repomend.backends.tiny_models import build_adapter
-from tests.training.sft_fixtures import MUTANT, TRUTH, conversation, tiny_chat_model
+from tests.support.sft_datasets import MUTANT, TRUTH, conversation, tiny_chat_model
+from tests.support.tiny_models import build_adapter
 from training.adapter_manifest import AdapterManifest, DatasetRef, read_manifest, write_manifest
+from training.errors import PreferenceError
 from training.pairs import PairsError
 from training.pairs import write_pairs as pairs_from_trajectories
-from training.preference import PreferenceConfig, PreferenceError, train_dpo
+from training.preference_config import PreferenceConfig
 from training.preference_data import PreferenceDataError, read_pairs
+from training.preference_trainer import train_dpo
 
 __all__ = ["tiny_chat_model"]
 

@@ -11,13 +11,15 @@ import pytest
 
 from repomend.contract.conversation import Mode
 from repomend.settings import SandboxSettings, Settings
-from tests.conftest import FIXED_MEAN, STATS_SOURCE, WRONG_MEAN, make_repo
-from tests.training.sft_fixtures import tiny_chat_model
+from tests.support.repos import FIXED_MEAN, STATS_SOURCE, WRONG_MEAN, make_repo
+from tests.support.sft_datasets import tiny_chat_model
 from training.adapter_manifest import read_manifest
+from training.errors import RLError
 from training.generate import RunnerPool
 from training.rewards import RewardConfig, RewardTask, TestOutcomeReward, reasoning_penalty
-from training.rl import RLConfig, RLError, pooled_runner, train_grpo
+from training.rl_config import RLConfig
 from training.rl_tasks import build_prompts
+from training.rl_trainer import pooled_runner, train_grpo
 
 __all__ = ["tiny_chat_model"]
 

@@ -9,17 +9,17 @@ import pytest
 
 from repomend.contract.conversation import Mode
 from repomend.settings import Settings
-from tests.training.sft_fixtures import MUTANT, conversation, tiny_chat_model, write_dataset
+from tests.support.sft_datasets import MUTANT, conversation, tiny_chat_model, write_dataset
 from training.adapter_manifest import MANIFEST_FILE, ManifestError, is_finished_adapter, read_manifest
-from training.lora_config import TrainConfig, TrainConfigError
-from training.sft import SFTError, TrainingCancelled, build_trainer, train_adapter, work_folder
+from training.errors import SFTError, TrainingCancelled
+from training.publish import work_folder
+from training.sft_config import SFTConfig
 from training.sft_data import DatasetFolderError, load_sft_data, to_row
+from training.sft_trainer import build_trainer, train_adapter
 
 __all__ = ["tiny_chat_model"]
 
-SMALL = TrainConfig(
-    epochs=2, effective_batch_size=4, per_device_batch_size=2, warmup_steps=1, logging_steps=1
-)
+SMALL = SFTConfig(epochs=2, effective_batch_size=4, per_device_batch_size=2, warmup_steps=1, logging_steps=1)
 """8 rows, batches of 4: two optimiser steps per epoch."""
 
 
@@ -65,8 +65,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path, tiny_chat_model):
     (folder / "train.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     with pytest.raises(DatasetFolderError, match=r"train.jsonl:1: .*assistant"):
         load_sft_data(folder)
-    with pytest.raises(TrainConfigError, match="multiple"):
-        TrainConfig(effective_batch_size=8, per_device_batch_size=3)
+    with pytest.raises(SFTError, match="multiple"):
+        SFTConfig(effective_batch_size=8, per_device_batch_size=3)
     taken = tmp_path / "taken"
     taken.mkdir()
     good = write_dataset(tmp_path / "good", train=2)
@@ -215,7 +215,7 @@ def test_default_model_trains_and_serves_an_adapter(tmp_path):
         dataset,
         out,
         settings=settings,
-        config=TrainConfig(max_steps=2, effective_batch_size=2, per_device_batch_size=1),
+        config=SFTConfig(max_steps=2, effective_batch_size=2, per_device_batch_size=1),
         progress=False,
     )
     assert read_manifest(folder).base_model == "smollm2-135m"

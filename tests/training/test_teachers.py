@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from repomend.settings import Settings
-from tests.repomend.backends.openai_stub import StubServer, chat_reply
+from tests.support.model import StubServer, chat_reply
 from training.dataset import DatasetOptions, build_dataset
 from training.generate import generate
 from training.teachers import TeacherError, TeacherSpec, load_teacher, parse_teacher, read_teachers_file

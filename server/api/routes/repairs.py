@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from repomend.progress_events import ProgressEvent
 from server import live, service
 from server.api.deps import QueueDep, SessionDep, StateDep, require_user
 from server.api.params import RepairId
-from server.schemas import FeedbackIn, FeedbackOut, RepairIn, RepairOut
+from server.schemas import FeedbackIn, FeedbackOut, RepairIn, RepairOut, event_stream_openapi
 from server.views import feedback_out, repair_out
 
 router = APIRouter(prefix="/v1/repairs", dependencies=[Depends(require_user)])
@@ -40,7 +41,12 @@ def cancel_repair(repair_id: RepairId, session: SessionDep, queue: QueueDep) -> 
     return repair_out(*service.cancel_repair(session, queue, repair_id))
 
 
-@router.get("/{repair_id}/events")
+@router.get(
+    "/{repair_id}/events",
+    response_class=StreamingResponse,
+    response_model=ProgressEvent,
+    openapi_extra=event_stream_openapi(),
+)
 def repair_events(
     repair_id: RepairId, request: Request, session: SessionDep, state: StateDep
 ) -> StreamingResponse:

@@ -1,9 +1,10 @@
-"""Fixtures: tiny real models built once per session from `tiny_models`."""
+"""Fixtures: tiny real models built once per session from `tests.support.tiny_models`."""
 
 from __future__ import annotations
 
 import pytest
-from tiny_models import (
+
+from tests.support.tiny_models import (
     TinyModel,
     build_adapter,
     build_model,

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from openai_stub import StubServer, chat_reply
-from tiny_models import build_adapter
 
 from repomend.backends.base import BackendError, GenerationConfig
 from repomend.backends.openai_backend import OpenAIBackend
 from repomend.contract.conversation import Mode
 from repomend.settings import Settings
+from tests.support.model import StubServer, chat_reply
+from tests.support.tiny_models import build_adapter
 
 MESSAGES = [{"role": "user", "content": "Fix mean."}]
 GREEDY = GenerationConfig(max_new_tokens=6, temperature=0.0)

@@ -18,7 +18,7 @@ from repomend.backends.llamacpp_backend import LlamaCppBackend
 from repomend.contract.conversation import THINK_CLOSE, Mode
 from repomend.contract.rendering import ChatTemplate, render_prompt
 from repomend.settings import Settings
-from tests.server.adapter_folders import lora_adapter
+from tests.support.adapter_folders import lora_adapter
 
 MESSAGES = [
     {"role": "system", "content": "You repair Python methods."},
@@ -209,8 +209,7 @@ def test_an_adapter_converts_with_the_config_derived_from_the_served_gguf(tiny_g
     """An adapter whose base folder is gone still converts: the config comes from the GGUF itself."""
     import json
 
-    from repomend.backends.model_files import model_config_dir
-    from repomend.llamacpp.convert import adapter_gguf
+    from repomend.backends.model_files import adapter_gguf, model_config_dir
 
     settings = _settings(tiny_gguf, tmp_path)
     folder = lora_adapter(tiny_gguf.folder, tmp_path / "moved", seed=3, base_model="t")

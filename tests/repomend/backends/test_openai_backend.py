@@ -6,13 +6,13 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from openai_stub import Reply, StubServer, chat_reply
 
 from repomend.backends import load_backend
 from repomend.backends.base import BackendError, GenerationConfig
 from repomend.backends.openai_backend import OpenAIBackend
 from repomend.contract.conversation import Mode
 from repomend.settings import Settings
+from tests.support.model import Reply, StubServer, chat_reply
 
 MESSAGES = [
     {"role": "system", "content": "Answer with a python block."},

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tiny_models import SCRIPTED_ANSWER, SCRIPTED_REASONING
 
 from repomend.backends.base import BackendError, GenerationConfig
 from repomend.contract.conversation import THINK_CLOSE, THINK_PREFILL, Mode
 from repomend.contract.prompts import SYSTEM_PROMPT
 from repomend.settings import Settings
+from tests.support.tiny_models import SCRIPTED_ANSWER, SCRIPTED_REASONING
 
 MESSAGES = [
     {"role": "system", "content": SYSTEM_PROMPT},

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from training.command_options import add_teachers_file_option, teachers_file
+from training.commands.options import add_teachers_file_option, teachers_file
+from training.exports import DatasetMode
 
 
 def add(train_commands: argparse._SubParsersAction) -> None:
@@ -19,8 +20,9 @@ def add(train_commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--mode",
-        choices=("no-think", "think", "hybrid"),
-        default="no-think",
+        choices=[str(mode) for mode in DatasetMode],
+        default=DatasetMode.NO_THINK,
+        type=DatasetMode,
         help="answers as written (default), with teacher reasoning before the last one, or both forms",
     )
     parser.add_argument(
@@ -41,7 +43,7 @@ def add(train_commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from repomend.backends.base import BackendError
-    from repomend.cli import UserError
+    from repomend.errors import UserError
     from repomend.settings import Settings
     from training.dataset import DatasetError, DatasetOptions, build_dataset
     from training.teachers import TeacherError, load_teacher, parse_teacher, read_teachers_file
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         settings = settings.model_copy(update={"model": args.model})
     if args.workers < 1 or args.compress_tokens < 1:
         raise UserError("--workers and --compress-tokens must be at least 1")
-    if args.mode == "no-think" and (args.reasoning_teacher or args.compress):
+    if args.mode == DatasetMode.NO_THINK and (args.reasoning_teacher or args.compress):
         raise UserError("--reasoning-teacher and --compress only apply to --mode think or hybrid")
     for path in args.trajectories:
         if not path.exists():

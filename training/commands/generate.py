@@ -8,7 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from training.command_options import (
+from repomend.contract.conversation import Mode
+from training.commands.options import (
     add_sandbox_options,
     add_teachers_file_option,
     sandbox_settings,
@@ -56,10 +57,10 @@ def add(train_commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--adapter", help="the student's LoRA adapter, by name")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
-        "--think", dest="mode", action="store_const", const="think", help="teachers reason first"
+        "--think", dest="mode", action="store_const", const=Mode.THINK, help="teachers reason first"
     )
     mode.add_argument(
-        "--no-think", dest="mode", action="store_const", const="no-think", help="answer directly"
+        "--no-think", dest="mode", action="store_const", const=Mode.NO_THINK, help="answer directly"
     )
     parser.add_argument(
         "--out", type=Path, help="folder (default: <data dir>/training/<repo>/trajectories/<version>)"
@@ -73,7 +74,7 @@ def add(train_commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from repomend.backends.base import BackendError
-    from repomend.cli import UserError
+    from repomend.errors import UserError
     from training.generate import GenerationError, GenerationOptions, generate
     from training.teachers import TeacherError, load_teacher, parse_teacher, read_teachers_file
 

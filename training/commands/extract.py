@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from training.command_options import add_sandbox_options, sandbox_settings
+from training.commands.options import add_sandbox_options, sandbox_settings
 
 
 def add(train_commands: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def add(train_commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from repomend.cli import UserError
+    from repomend.errors import UserError
     from repomend.targets import find_python
     from training.extract import ExtractionError, extract
 

@@ -15,141 +15,24 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from repomend.contract.conversation import Mode
 from repomend.contract.rendering import ChatTemplate, completion_prefix, render_prompt
 from repomend.loop import TestRunner
 from repomend.settings import Settings
 from training.adapter_manifest import AdapterManifest, DatasetRef
+from training.callbacks import stop_callback
+from training.errors import RLError, TrainerSetupError, TrainingCancelled
 from training.generate import RunnerPool
-from training.lora_config import TrainConfig
-from training.policy import (
-    PolicyError,
-    check_out,
-    load_policy,
-    load_tokenizer_and_base,
-    publish,
-    stop_callback,
-    use_bf16,
-    work_folder,
-)
+from training.publish import check_out, publish, work_folder
 from training.records import METHODS_FILE, read_manifest, read_records
-from training.rewards import RewardConfig, RewardSummary, TestOutcomeReward
-from training.rl_tasks import RLPrompt, Setting, build_prompts
+from training.rewards import RewardSummary, TestOutcomeReward
+from training.rl_config import RLConfig
+from training.rl_tasks import RLPrompt, build_prompts
+from training.starting_model import load_tokenizer_and_base, load_trainable_adapter
 from training.storage import short_hash, training_root
-
-
-class RLError(ValueError):
-    """GRPO cannot start or go on; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class RLConfig:
-    setting: Setting = "both"
-    """generate (method with its body removed), repair (a rejected mutant + test feedback), or both."""
-    mode: Literal["think", "no-think"] | None = None
-    """None: the settings' mode (the one the adapter will serve in). In think mode the completion
-    limit bounds reasoning and answer together; the reward's reasoning penalty keeps reasoning short."""
-    max_steps: int = 100
-    num_generations: int = 4
-    """Answers sampled per prompt; GRPO compares each with its group's mean."""
-    prompts_per_step: int = 2
-    max_completion_length: int = 256
-    max_prompt_length: int = 2048
-    """Prompts longer than this (tokens) are left out."""
-    temperature: float = 0.7
-    """The repair loop's sampling temperature: a small model at 1.0 writes mostly unusable answers,
-    and a group whose answers all score 0 teaches nothing."""
-    top_p: float = 1.0
-    learning_rate: float = 1e-5
-    beta: float = 0.0
-    """KL weight against the starting adapter; 0 skips the reference forward pass (TRL's default)."""
-    loss_type: str = "dapo"
-    lr_scheduler: str = "constant"
-    warmup: float = 0.0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    splits: tuple[str, ...] = ("train",)
-    max_methods: int | None = None
-    """Use at most this many methods (a reproducible sample), None = all of the splits."""
-    mutants_per_method: int = 1
-    max_mutant_trials: int = 6
-    seed: int = 0
-    logging_steps: int = 1
-    reward: RewardConfig = field(default_factory=RewardConfig)
-    lora: TrainConfig = field(default_factory=TrainConfig)
-    """LoRA shape of a fresh adapter (only when training starts without one)."""
-
-    def __post_init__(self) -> None:
-        if self.num_generations < 2:
-            raise RLError("GRPO needs at least 2 generations per prompt")
-        if self.max_steps < 1 or self.prompts_per_step < 1 or self.max_completion_length < 1:
-            raise RLError("max steps, prompts per step and completion length must be at least 1")
-        if self.learning_rate <= 0 or self.temperature <= 0:
-            raise RLError("learning rate and temperature must be positive")
-        if not set(self.splits) <= {"train", "validation"}:
-            raise RLError("GRPO trains on the train and validation splits only, never on held-out methods")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RLConfig:
-        """From a job's configuration (JSON): nested `reward` and `lora` objects, lists for tuples."""
-        values = dict(values)
-        if isinstance(values.get("reward"), dict):
-            values["reward"] = RewardConfig(**values["reward"])
-        if isinstance(values.get("lora"), dict):
-            lora = dict(values["lora"])
-            if "target_modules" in lora:
-                lora["target_modules"] = tuple(lora["target_modules"])
-            values["lora"] = TrainConfig(**lora)
-        if "splits" in values:
-            values["splits"] = tuple(values["splits"])
-        try:
-            return cls(**values)
-        except (TypeError, ValueError) as err:
-            raise RLError(f"bad GRPO configuration: {err}") from err
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["splits"] = list(self.splits)
-        data["lora"] = {k: data["lora"][k] for k in ("lora_r", "lora_alpha", "lora_dropout")} | {
-            "target_modules": list(self.lora.target_modules)
-        }
-        return data
-
-    def grpo_arguments(self, output_dir: str, *, progress: bool) -> Any:
-        from trl import GRPOConfig
-
-        return GRPOConfig(
-            output_dir=output_dir,
-            max_steps=self.max_steps,
-            num_generations=self.num_generations,
-            per_device_train_batch_size=self.num_generations,
-            gradient_accumulation_steps=self.prompts_per_step,
-            max_completion_length=self.max_completion_length,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            learning_rate=self.learning_rate,
-            beta=self.beta,
-            loss_type=self.loss_type,
-            lr_scheduler_type=self.lr_scheduler,
-            warmup_steps=self.warmup,
-            weight_decay=self.weight_decay,
-            max_grad_norm=self.max_grad_norm,
-            gradient_checkpointing=False,
-            bf16=use_bf16(),
-            fp16=False,
-            seed=self.seed,
-            data_seed=self.seed,
-            save_strategy="no",
-            logging_steps=self.logging_steps,
-            report_to="none",
-            disable_tqdm=not progress,
-            dataloader_num_workers=0,
-            log_completions=False,
-        )
 
 
 def _sample(records: list, limit: int | None, seed: int) -> list:
@@ -200,7 +83,7 @@ def train_grpo(
     start_adapter: Path | None,
     out_dir: Path,
     settings: Settings,
-    config: RLConfig = RLConfig(),
+    config: RLConfig | None = None,
     *,
     progress: bool = True,
     should_cancel: Callable[[], bool] | None = None,
@@ -214,8 +97,7 @@ def train_grpo(
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    from training.sft import TrainingCancelled
-
+    config = config or RLConfig()
     status = on_status or (lambda _text: None)
     extraction_dir = Path(extraction_dir).resolve()
     repo = Path(repo).resolve()
@@ -252,12 +134,12 @@ def train_grpo(
         status(f"loading {settings.model}" + (f" with the adapter {start_adapter}" if start_adapter else ""))
         try:
             if start_adapter is not None:
-                tokenizer, model, location = load_policy(settings, Path(start_adapter).resolve())
+                tokenizer, model, location = load_trainable_adapter(settings, Path(start_adapter).resolve())
                 peft_config = None
             else:
                 tokenizer, model, location = load_tokenizer_and_base(settings)
                 peft_config = config.lora.lora()
-        except PolicyError as err:
+        except TrainerSetupError as err:
             raise RLError(str(err)) from err
         rows, too_long = prompt_rows(prompts, tokenizer, mode, config.max_prompt_length)
         if too_long:
@@ -274,7 +156,7 @@ def train_grpo(
         )
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        flags: dict[str, Any] = {}
+        stop = stop_callback(should_cancel)
         trainer = GRPOTrainer(
             model=model,
             reward_funcs=[reward],
@@ -282,7 +164,7 @@ def train_grpo(
             train_dataset=Dataset.from_list(rows),
             processing_class=tokenizer,
             peft_config=peft_config,
-            callbacks=[stop_callback(should_cancel, flags)],
+            callbacks=[stop],
         )
         status(
             f"GRPO on {len(rows)} prompts from {len(records)} methods, "
@@ -291,7 +173,7 @@ def train_grpo(
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started
-        if flags.get("cancelled"):
+        if stop.stopped:
             raise TrainingCancelled(f"GRPO stopped at step {trainer.state.global_step}; nothing was written")
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -343,7 +225,7 @@ def default_out(
 def _checked_out(out_dir: Path) -> Path:
     try:
         return check_out(Path(out_dir))
-    except PolicyError as err:
+    except TrainerSetupError as err:
         raise RLError(str(err)) from err
 
 

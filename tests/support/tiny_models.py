@@ -61,32 +61,43 @@ def build_tokenizer(folder: Path):
     return tokenizer
 
 
-def build_model(folder: Path, tokenizer) -> None:
+def build_model(
+    folder: Path,
+    tokenizer,
+    *,
+    hidden_size: int = 32,
+    intermediate_size: int = 64,
+    max_position_embeddings: int = 2048,
+) -> None:
+    """A two-layer Llama for `tokenizer` with random weights (seeded), saved in `folder`.
+
+    A sharp head makes greedy choices robust to rounding; zero rows for the special tokens (whose
+    logit is then 0, below the best of the random ones) mean the model never ends a turn on its own,
+    so every reply runs to its token limit and tests can assert exact token counts.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    eos = tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=2,
-        max_position_embeddings=2048,
-        bos_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"),
+        max_position_embeddings=max_position_embeddings,
+        bos_token_id=tokenizer.convert_tokens_to_ids(tokenizer.bos_token),
         eos_token_id=eos,
         pad_token_id=eos,
         tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
     with torch.no_grad():
-        # Random weights would end turns at random; never emitting special tokens makes every
-        # reply run to its token limit, so the tests can assert exact token counts.
-        for token in SPECIAL_TOKENS:
-            model.lm_head.weight[tokenizer.convert_tokens_to_ids(token)] = 0.0
         model.lm_head.weight.mul_(20.0)
+        for token in tokenizer.all_special_ids:
+            model.lm_head.weight[token] = 0.0
     model.save_pretrained(folder)
 
 
@@ -131,12 +142,13 @@ def build_scripted_model(folder: Path, tokenizer) -> None:
     model.save_pretrained(folder)
 
 
-def build_adapter(model_folder: Path, target: Path) -> None:
+def build_adapter(model_folder: Path, target: Path, seed: int = 1) -> None:
+    """A real PEFT LoRA adapter with random weights (seeded) for the model in `model_folder`."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     base = AutoModelForCausalLM.from_pretrained(model_folder)
     config = LoraConfig(
         r=4,

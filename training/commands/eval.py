@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from training.command_options import add_sandbox_options
+from repomend.contract.conversation import Mode
+from training.commands.options import add_sandbox_options
 
 
 def add(commands: argparse._SubParsersAction) -> None:
@@ -24,7 +25,7 @@ def add(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-base", action="store_true", help="leave the base model out")
     parser.add_argument(
-        "--modes", default="no-think", help="comma-separated: no-think, think (default no-think)"
+        "--modes", default=str(Mode.NO_THINK), help="comma-separated: no-think, think (default no-think)"
     )
     parser.add_argument("--turns", type=int, default=5, help="repair turns per method (default 5)")
     parser.add_argument("--workers", type=int, default=2, help="methods in parallel (default 2)")
@@ -50,7 +51,7 @@ def add(commands: argparse._SubParsersAction) -> None:
 
 
 def _adapters(specs: list[str]) -> list[tuple[str, Path]]:
-    from repomend.cli import UserError
+    from repomend.errors import UserError
 
     found = []
     for spec in specs:
@@ -64,7 +65,7 @@ def _adapters(specs: list[str]) -> list[tuple[str, Path]]:
 
 def _base_model(adapters: list[tuple[str, Path]], given: str | None) -> str | None:
     """The model the adapters were trained on, as their manifests say; they must agree."""
-    from repomend.cli import UserError
+    from repomend.errors import UserError
     from training.adapter_manifest import ManifestError, read_manifest
 
     bases = set()
@@ -85,10 +86,9 @@ def _base_model(adapters: list[tuple[str, Path]], given: str | None) -> str | No
 def run(args: argparse.Namespace, console: Console) -> int:
     from datetime import UTC, datetime
 
-    from repomend.cli import UserError
-    from repomend.contract.conversation import Mode
+    from repomend.errors import UserError
     from training.benchmark import Benchmark
-    from training.command_options import sandbox_settings
+    from training.commands.options import sandbox_settings
     from training.evaluate import BASE, EvalReport, EvaluationError, ModelUnderTest, evaluate
     from training.records import read_manifest
     from training.report import write_report

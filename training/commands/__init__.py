@@ -1,9 +1,10 @@
 """Sub-commands this package adds to the `repomend` CLI (see repomend.cli.COMMAND_MODULES).
 
-`repomend train STEP ...`: each step is a module with `add(train_commands)` listed in
+`repomend train STEP ...`: each step is a module here with `add(train_commands)` listed in
 TRAIN_STEP_MODULES; commands of their own (`repomend eval`) are modules with `add(commands)`
 listed in TOP_LEVEL_MODULES. `add` creates the parser and sets `handler=fn(args, console) -> int`;
-importing a module must stay cheap (heavy imports go inside the handler).
+the trainers' flags are made from their config dataclasses (`options.add_config_flags`).
+Importing a module must stay cheap (heavy imports go inside the handler).
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import argparse
 import importlib
 
 TRAIN_STEP_MODULES: tuple[str, ...] = (
-    "training.extract_command",
-    "training.generate_command",
-    "training.dataset_command",
-    "training.sft_command",
-    "training.preference_command",
-    "training.rl_command",
+    "training.commands.extract",
+    "training.commands.generate",
+    "training.commands.dataset",
+    "training.commands.sft",
+    "training.commands.pairs",
+    "training.commands.dpo",
+    "training.commands.grpo",
 )
-TOP_LEVEL_MODULES: tuple[str, ...] = ("training.eval_command",)
+TOP_LEVEL_MODULES: tuple[str, ...] = ("training.commands.eval",)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

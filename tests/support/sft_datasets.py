@@ -1,4 +1,5 @@
-"""Small fine-tuning datasets in the dataset step's format, and a tiny chat model to train."""
+"""Small fine-tuning datasets in the dataset step's format, and a tiny chat model to train (the
+`tiny_chat_model` fixture: import it into the test module that uses it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from repomend.contract import prompts
-from tests.repomend.backends.tiny_models import build_model, build_tokenizer
+from tests.support.tiny_models import build_model, build_tokenizer
 
 MUTANT = "def double(x):\n    return x * 3"
 TRUTH = "def double(x):\n    return x * 2"

@@ -13,97 +13,18 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from repomend.settings import Settings
 from training.adapter_manifest import AdapterManifest, DatasetRef
-from training.policy import (
-    PolicyError,
-    check_out,
-    load_policy,
-    publish,
-    stop_callback,
-    use_bf16,
-    work_folder,
-)
-from training.preference_data import PreferenceData, PreferenceDataError, drop_too_long, read_pairs
+from training.callbacks import stop_callback
+from training.errors import PreferenceDataError, PreferenceError, TrainerSetupError, TrainingCancelled
+from training.preference_config import PreferenceConfig
+from training.preference_data import PreferenceData, drop_too_long, read_pairs
+from training.publish import check_out, publish, work_folder
+from training.starting_model import load_trainable_adapter
 from training.storage import short_hash
-
-
-class PreferenceError(ValueError):
-    """DPO cannot start or go on; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class PreferenceConfig:
-    beta: float = 0.1
-    """How far from the SFT adapter the preferences may pull (higher = closer)."""
-    learning_rate: float = 5e-6
-    epochs: float = 2.0
-    max_steps: int | None = None
-    effective_batch_size: int = 8
-    per_device_batch_size: int = 2
-    """Pairs per forward pass; gradient accumulation makes up the effective batch."""
-    max_length: int = 2048
-    """Pairs longer than this (prompt + longer reply, tokens) are left out, never cut."""
-    loss_type: str = "sigmoid"
-    lr_scheduler: str = "cosine"
-    warmup: float = 0.1
-    """Warm-up steps: an integer count, or a fraction (below 1) of all steps."""
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    logging_steps: int = 5
-    gradient_checkpointing: bool = False
-
-    def __post_init__(self) -> None:
-        if self.beta <= 0 or self.learning_rate <= 0 or self.epochs <= 0:
-            raise PreferenceError("beta, learning rate and epochs must be positive")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise PreferenceError("max steps must be at least 1")
-        if self.per_device_batch_size < 1 or self.effective_batch_size % self.per_device_batch_size:
-            raise PreferenceError("the effective batch must be a positive multiple of the per-device batch")
-        if self.max_length < 16:
-            raise PreferenceError("max length must be at least 16 tokens")
-
-    @property
-    def gradient_accumulation_steps(self) -> int:
-        return self.effective_batch_size // self.per_device_batch_size
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "gradient_accumulation_steps": self.gradient_accumulation_steps}
-
-    def dpo_arguments(self, output_dir: str, *, progress: bool) -> Any:
-        from trl import DPOConfig
-
-        return DPOConfig(
-            output_dir=output_dir,
-            beta=self.beta,
-            loss_type=[self.loss_type],
-            learning_rate=self.learning_rate,
-            num_train_epochs=self.epochs,
-            max_steps=self.max_steps if self.max_steps is not None else -1,
-            per_device_train_batch_size=self.per_device_batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
-            lr_scheduler_type=self.lr_scheduler,
-            warmup_steps=self.warmup,
-            weight_decay=self.weight_decay,
-            max_grad_norm=self.max_grad_norm,
-            max_length=self.max_length,
-            gradient_checkpointing=self.gradient_checkpointing,
-            bf16=use_bf16(),
-            fp16=False,
-            seed=self.seed,
-            data_seed=self.seed,
-            save_strategy="no",
-            logging_steps=self.logging_steps,
-            logging_first_step=True,
-            report_to="none",
-            disable_tqdm=not progress,
-            dataloader_num_workers=0,
-        )
 
 
 def default_out(sft_adapter: Path, pairs_file: Path, config: PreferenceConfig) -> Path:
@@ -126,7 +47,7 @@ def train_dpo(
     sft_adapter: Path,
     out_dir: Path,
     settings: Settings,
-    config: PreferenceConfig = PreferenceConfig(),
+    config: PreferenceConfig | None = None,
     *,
     progress: bool = True,
     should_cancel: Callable[[], bool] | None = None,
@@ -141,8 +62,7 @@ def train_dpo(
     from datasets import Dataset
     from trl import DPOTrainer
 
-    from training.sft import TrainingCancelled
-
+    config = config or PreferenceConfig()
     status = on_status or (lambda _text: None)
     sft_adapter = Path(sft_adapter).resolve()
     try:
@@ -151,28 +71,28 @@ def train_dpo(
         if settings.threads:
             torch.set_num_threads(settings.threads)
         status(f"loading {settings.model} with the adapter {sft_adapter.name}")
-        tokenizer, model, location = load_policy(settings, sft_adapter)
+        tokenizer, model, location = load_trainable_adapter(settings, sft_adapter)
         data = drop_too_long(data, pair_length(tokenizer), config.max_length)
-    except (PolicyError, PreferenceDataError) as err:
+    except (TrainerSetupError, PreferenceDataError) as err:
         raise PreferenceError(str(err)) from err
 
     work = work_folder(out)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    flags: dict[str, Any] = {}
+    stop = stop_callback(should_cancel)
     trainer = DPOTrainer(
         model=model,
         ref_model=None,
         args=config.dpo_arguments(str(work), progress=progress),
         train_dataset=Dataset.from_list([pair.as_row() for pair in data.pairs]),
         processing_class=tokenizer,
-        callbacks=[stop_callback(should_cancel, flags)],
+        callbacks=[stop],
     )
     status(f"DPO on {len(data.pairs)} pairs (beta {config.beta})")
     started = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - started
-    if flags.get("cancelled"):
+    if stop.stopped:
         shutil.rmtree(work, ignore_errors=True)
         raise TrainingCancelled(f"DPO stopped at step {trainer.state.global_step}; nothing was written")
     manifest = AdapterManifest(

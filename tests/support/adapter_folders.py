@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.support.tiny_models import build_adapter
+
 MANIFEST = "repomend_adapter.json"
 
 
@@ -41,16 +43,7 @@ def fake_adapter(folder: Path, base_model: str = "scripted", **overrides: Any) -
 
 
 def lora_adapter(model_folder: Path, folder: Path, seed: int, base_model: str) -> Path:
-    """A real PEFT LoRA adapter with random weights for the model in `model_folder`."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    base = AutoModelForCausalLM.from_pretrained(model_folder)
-    config = LoraConfig(
-        r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False
-    )
-    get_peft_model(base, config).save_pretrained(folder)
+    """A real PEFT LoRA adapter with random weights for the model in `model_folder`, with its manifest."""
+    build_adapter(model_folder, folder, seed=seed)
     write_manifest(folder, base_model)
     return folder

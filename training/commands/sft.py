@@ -7,6 +7,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from training.commands.options import add_config_flags, config_values
+from training.sft_config import SFTConfig
+
+FLAGS = ("epochs", "max_steps", "max_length", "seed")
+"""The `SFTConfig` fields this command takes as flags."""
+
 
 def add(train_commands: argparse._SubParsersAction) -> None:
     parser = train_commands.add_parser(
@@ -18,46 +24,35 @@ def add(train_commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", type=Path, help="adapter folder to create (default: <data dir>/training/<repo>/adapters/...)"
     )
-    parser.add_argument("--epochs", type=float, default=3.0, help="passes over the training rows (default 3)")
-    parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (short CPU runs)")
-    parser.add_argument(
-        "--max-length", type=int, default=8192, help="longer conversations are left out (default 8192 tokens)"
-    )
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run from its last checkpoint"
     )
     parser.add_argument("--model", help="base model folder or cached id (default: the embedded SmolLM2-135M)")
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the adapter's initialisation and data order"
-    )
+    add_config_flags(parser, SFTConfig, FLAGS)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from repomend.cli import UserError
+    from repomend.errors import UserError
     from repomend.settings import Settings
     from training.adapter_manifest import read_manifest
-    from training.lora_config import TrainConfig, TrainConfigError
-    from training.sft import SFTError, TrainingCancelled, train_adapter
-    from training.sft_data import DatasetFolderError
+    from training.errors import DatasetFolderError, SFTError, TrainingCancelled
+    from training.sft_trainer import train_adapter
 
     settings = Settings()
     if args.model:
         settings = settings.model_copy(update={"model": args.model})
     try:
-        config = TrainConfig(
-            epochs=args.epochs, max_steps=args.max_steps, max_length=args.max_length, seed=args.seed
-        )
         folder = train_adapter(
             args.dataset,
             args.out,
             settings=settings,
-            config=config,
+            config=SFTConfig(**config_values(args, FLAGS)),
             resume=args.resume,
             progress=True,
             on_status=lambda text: console.print(text),
         )
-    except (TrainConfigError, SFTError, DatasetFolderError) as err:
+    except (SFTError, DatasetFolderError) as err:
         raise UserError(str(err)) from err
     except TrainingCancelled as err:
         console.print(str(err))

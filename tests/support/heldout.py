@@ -1,4 +1,4 @@
-"""A held-out extraction of the sample project, written directly (no coverage run), and scripted
+"""A held-out extraction of the shapes sample project, written directly (no coverage run), and scripted
 models whose Pass@k is known in advance."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from repomend.backends.scripted import ScriptedBackend
 from repomend.contract import prompts
 from repomend.contract.conversation import Message, Mode
 from repomend.source import find_method, method_text, remove_body
-from tests.conftest import make_repo
-from tests.training.conftest import SHAPES_SOURCE, SHAPES_TESTS
+from tests.support.repos import SHAPES_SOURCE, SHAPES_TESTS, make_repo
 from training.records import ExtractionManifest, MethodRecord, write_manifest, write_records
 
 HELDOUT = {

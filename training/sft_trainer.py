@@ -18,21 +18,16 @@ from typing import Any
 
 from repomend.settings import Settings
 from training.adapter_manifest import AdapterManifest, DatasetRef
-from training.lora_config import TrainConfig
-from training.policy import PolicyError, check_out, load_tokenizer_and_base, publish, work_folder
+from training.callbacks import stop_callback
+from training.errors import SFTError, TrainerSetupError, TrainingCancelled
+from training.publish import check_out, publish, work_folder
+from training.sft_config import SFTConfig
 from training.sft_data import SFTData, SFTRow, drop_too_long, load_sft_data
+from training.starting_model import load_tokenizer_and_base, use_bf16
 from training.storage import short_hash, training_root
 
 RUN_FILE = "run.json"
 """In the work folder: what the checkpoints were trained on, checked before resuming."""
-
-
-class SFTError(ValueError):
-    """Fine-tuning cannot start or go on; the message is one line for the user."""
-
-
-class TrainingCancelled(Exception):
-    """The caller asked to stop; a checkpoint was written and `resume=True` continues from it."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,7 @@ class _Session:
     resumed_from_step: int
 
 
-def default_out(settings: Settings, data: SFTData, config: TrainConfig) -> Path:
+def default_out(settings: Settings, data: SFTData, config: SFTConfig) -> Path:
     """`<data dir>/training/<repo>/adapters/<dataset version>-<config hash>`: the same run twice
     lands in the same place (so `--resume` finds its checkpoints)."""
     repo = data.repository or data.path.name
@@ -62,7 +57,7 @@ def last_checkpoint(work: Path) -> Path | None:
     return Path(found) if found else None
 
 
-def _run_identity(settings: Settings, data: SFTData, config: TrainConfig) -> dict[str, Any]:
+def _run_identity(settings: Settings, data: SFTData, config: SFTConfig) -> dict[str, Any]:
     return {"base_model": settings.model, "dataset_hash": data.hash, "training": config.to_dict()}
 
 
@@ -94,7 +89,7 @@ def _prepare_work_folder(work: Path, identity: dict[str, Any], resume: bool) -> 
 def _load_base(settings: Settings) -> tuple[Any, Any, str]:
     try:
         return load_tokenizer_and_base(settings)
-    except PolicyError as err:
+    except TrainerSetupError as err:
         raise SFTError(str(err)) from err
 
 
@@ -112,7 +107,7 @@ def build_trainer(
     data: SFTData,
     tokenizer: Any,
     model: Any,
-    config: TrainConfig,
+    config: SFTConfig,
     work: Path,
     *,
     progress: bool = True,
@@ -124,13 +119,12 @@ def build_trainer(
     from trl import SFTTrainer
 
     gpu = torch.cuda.is_available()
-    bf16 = bool(gpu and torch.cuda.is_bf16_supported())  # bf16 is slower than fp32 on CPUs
     train = Dataset.from_list([row.as_dict() for row in data.train])
     validation = Dataset.from_list([row.as_dict() for row in data.validation]) if data.validation else None
     return SFTTrainer(
         model=model,
         args=config.sft_arguments(
-            str(work), has_eval=validation is not None, progress=progress, gpu=gpu, bf16=bf16
+            str(work), has_eval=validation is not None, progress=progress, gpu=gpu, bf16=use_bf16()
         ),
         train_dataset=train,
         eval_dataset=validation,
@@ -140,29 +134,31 @@ def build_trainer(
     )
 
 
-def _callbacks(should_cancel: Callable[[], bool] | None, session: dict[str, Any]) -> list[Any]:
+def _measure() -> Any:
+    """A callback that takes the counters at the start of this call, so a resumed run reports its own
+    speed; `done(state)` is what this call did."""
     from transformers import TrainerCallback
 
     class Measure(TrainerCallback):
-        """Counters at the start of this call, so a resumed run reports its own speed."""
+        started, step, epoch, tokens = 0.0, 0, 0.0, 0
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            session.update(
-                started=time.perf_counter(),
-                step=state.global_step,
-                epoch=state.epoch or 0.0,
-                tokens=state.num_input_tokens_seen,
+            self.started = time.perf_counter()
+            self.step, self.epoch, self.tokens = (
+                state.global_step,
+                state.epoch or 0.0,
+                state.num_input_tokens_seen,
             )
 
-    class Cancel(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            if should_cancel is not None and should_cancel():
-                session["cancelled"] = True
-                control.should_save = True  # a checkpoint to resume from: nothing is lost
-                control.should_training_stop = True
-            return control
+        def done(self, state: Any) -> _Session:
+            return _Session(
+                seconds=time.perf_counter() - self.started,
+                epochs=(state.epoch or 0.0) - self.epoch,
+                tokens=state.num_input_tokens_seen - self.tokens,
+                resumed_from_step=self.step,
+            )
 
-    return [Measure(), Cancel()]
+    return Measure()
 
 
 def train_adapter(
@@ -170,7 +166,7 @@ def train_adapter(
     out_dir: Path | None = None,
     *,
     settings: Settings,
-    config: TrainConfig | None = None,
+    config: SFTConfig | None = None,
     resume: bool = False,
     progress: bool = True,
     should_cancel: Callable[[], bool] | None = None,
@@ -185,13 +181,13 @@ def train_adapter(
     """
     import torch
 
-    config = config or TrainConfig()
+    config = config or SFTConfig()
     status = on_status or (lambda _text: None)
     data = load_sft_data(Path(dataset_dir))
     out = Path(out_dir) if out_dir is not None else default_out(settings, data, config)
     try:
         out = check_out(out)
-    except PolicyError as err:
+    except TrainerSetupError as err:
         raise SFTError(str(err)) from err
     work = work_folder(out)
     identity = _run_identity(settings, data, config)
@@ -207,9 +203,9 @@ def train_adapter(
     if config.max_length > context:
         config = replace(config, max_length=context)
     data = drop_too_long(data, conversation_length(tokenizer), config.max_length)
-    session: dict[str, Any] = {}
+    measure, stop = _measure(), stop_callback(should_cancel, checkpoint=True)
     trainer = build_trainer(
-        data, tokenizer, model, config, work, progress=progress, callbacks=_callbacks(should_cancel, session)
+        data, tokenizer, model, config, work, progress=progress, callbacks=[measure, stop]
     )
     status(
         f"training on {len(data.train)} rows ({len(data.validation)} validation)"
@@ -217,16 +213,11 @@ def train_adapter(
     )
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     state = trainer.state
-    if session.get("cancelled"):
+    if stop.stopped:
         raise TrainingCancelled(
             f"stopped at step {state.global_step}; resume with --resume (work folder {work})"
         )
-    done = _Session(
-        seconds=time.perf_counter() - session["started"],
-        epochs=(state.epoch or 0.0) - session["epoch"],
-        tokens=state.num_input_tokens_seen - session["tokens"],
-        resumed_from_step=session["step"],
-    )
+    done = measure.done(state)
     eval_loss = None
     if data.validation:
         evaluations = [entry for entry in state.log_history if "eval_loss" in entry]
