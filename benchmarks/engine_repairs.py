@@ -12,7 +12,8 @@ turns 2-5 with the prompt tokens evaluated vs taken from the engine's cache.
 
 Run: `.venv/bin/python benchmarks/engine_repairs.py [--packages isodate,itsdangerous,toolz]
 [--models smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--limit 12] [--first N]
-[--methods ID,...] [--turns 5] [--samples 1] [--mode no-think|think] [--tag NAME]`. The broken
+[--methods ID,...] [--turns 5] [--samples 1] [--mode no-think|think] [--start mutant|generate]
+[--tag NAME]`. The broken
 methods are stored per package and seed the first time
 (`<work>/<package>/benchmark-seed<S>-limit<L>.json`) and replayed by every later run, whichever
 the model, variant or code version; `--first N` and `--methods` replay a part.
@@ -135,10 +136,11 @@ def turn_figures(calls: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def fixed_benchmark(work: Path, name: str, limit: int, seed: int) -> Path:
+def fixed_benchmark(work: Path, name: str, limit: int, seed: int, start: str = "mutant") -> Path:
     """Where a package's broken methods are kept, so every run (model, variant, code version)
-    replays exactly the same inputs."""
-    return work / name / f"benchmark-seed{seed}-limit{limit}.json"
+    replays exactly the same inputs; mutants and removed bodies are two benchmarks."""
+    suffix = "" if start == "mutant" else f"-{start}"
+    return work / name / f"benchmark-seed{seed}-limit{limit}{suffix}.json"
 
 
 def pooled_figures(methods: list[dict[str, Any]], turns: int) -> dict[str, Any]:
@@ -247,6 +249,8 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--samples", type=int, default=1, help="samples per turn")
     parser.add_argument("--mode", choices=[str(m) for m in Mode], default=str(Mode.NO_THINK))
+    parser.add_argument("--start", choices=("mutant", "generate"), default="mutant",
+                        help="a mutant each method's tests reject, or its body removed")  # fmt: skip
     parser.add_argument("--max-new-tokens", type=int, default=512)
     parser.add_argument("--workers", type=int, default=1, help="methods in flight (tests overlap generation)")
     parser.add_argument("--seed", type=int, default=0)
@@ -279,7 +283,7 @@ def main() -> int:
         try:
             for name, folder in folders.items():
                 report_path = args.work / name / f"engine-{model}-{mode}-{args.tag}.json"
-                stored = fixed_benchmark(args.work, name, args.limit, args.seed)
+                stored = fixed_benchmark(args.work, name, args.limit, args.seed, args.start)
                 replay = None
                 if stored.is_file():
                     data = json.loads(stored.read_text(encoding="utf-8"))
@@ -292,7 +296,8 @@ def main() -> int:
                 started = time.perf_counter()
                 report = evaluate(folder, [ModelUnderTest(BASE)], [mode], settings=model_settings,
                                   backend=backend, turns=args.turns, workers=args.workers, limit=args.limit,
-                                  seed=args.seed, benchmark=replay, progress=False)  # fmt: skip
+                                  seed=args.seed, start=args.start, benchmark=replay,
+                                  progress=False)  # fmt: skip
                 report_path.write_text(report.to_json(), encoding="utf-8")
                 if replay is None:
                     data = EvalReport.read(report_path).data
