@@ -195,4 +195,4 @@ def adapter_gguf(adapter: Path, settings: Settings, *, force: bool = False) -> P
 
     if (adapter / ADAPTER_GGUF).is_file() and not force:
         return adapter / ADAPTER_GGUF
-    return lora_to_gguf(adapter, adapter_base_config(adapter, settings), settings, force=force)
+    return lora_to_gguf(adapter, adapter_base_config(adapter, settings), settings)

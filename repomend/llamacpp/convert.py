@@ -49,12 +49,10 @@ def _run(command: list[str], out: Path, what: str) -> None:
     os.replace(tmp, out)
 
 
-def lora_to_gguf(adapter: Path, base_config: Path, settings: Settings, *, force: bool = False) -> Path:
-    """`adapter.gguf` beside the PEFT files (f16, applied on any quantised base); `base_config` is a
-    folder with the base model's `config.json`."""
+def lora_to_gguf(adapter: Path, base_config: Path, settings: Settings) -> Path:
+    """`adapter.gguf` beside the PEFT files (f16, applied on any quantised base), written anew;
+    `base_config` is a folder with the base model's `config.json`."""
     out = adapter / ADAPTER_GGUF
-    if out.is_file() and not force:
-        return out
     script = _script(settings, "convert_lora_to_gguf.py")
     _run(
         [str(script), "--base", str(base_config), "--outtype", "f16", str(adapter)], out, f"adapter {adapter}"
