@@ -116,11 +116,16 @@ class Pages:
     """What the test does in the browser, with a screenshot after each step."""
 
     def __init__(self, driver, base_url: str, folder: Path) -> None:
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.driver, self.base_url, self.folder, self.by = driver, base_url, folder, By
-        self.wait = WebDriverWait(driver, WAIT_SECONDS)
+        # A page that replaces an element (the notice after an action, a reload) while a wait reads it
+        # leaves a stale reference: the wait looks it up again rather than failing.
+        self.wait = WebDriverWait(
+            driver, WAIT_SECONDS, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+        )
         self.shots: list[Path] = []
         folder.mkdir(parents=True, exist_ok=True)
 
