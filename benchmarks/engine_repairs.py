@@ -21,6 +21,10 @@ the model, variant or code version; `--first N` and `--methods` replay a part.
 stored (`TAG@MODE` for a mode other than no-think) on the methods all of them have, and gives each
 run's Pass@k, echo rate, seconds and tokens per method, and its paired difference (95% bootstrap)
 against the first run.
+`--without failing-line,new-approach,repeat-prompt` measures the loop with parts of its follow-up
+framing switched off (the method's failing line leading the test output; the "try a different
+approach" line after the same failure twice; the repeat prompt, which says an answer was code
+already tested): give each such run a tag of its own and `--compare` it with the full loop.
 Needs PyPI for the package sdists the first time, and the models pulled. Results go to
 `<work>/engine_repairs-<tag>.json` as each model finishes; the load average is printed beside
 every figure.
@@ -94,6 +98,31 @@ class Recording(Backend):
 
     def close(self) -> None:
         self.inner.close()
+
+
+FRAMING_PARTS = ("failing-line", "new-approach", "repeat-prompt")
+
+
+def switch_off(parts: list[str]) -> None:
+    """Run this process's loop with the named parts of the follow-up framing left out. For
+    measuring what each part is worth only: serving and training always use the whole contract."""
+    from repomend.contract import feedback, prompts
+
+    unknown = sorted(set(parts) - set(FRAMING_PARTS))
+    if unknown:
+        raise SystemExit(f"--without: unknown parts {unknown}; known: {', '.join(FRAMING_PARTS)}")
+    if "failing-line" in parts:
+        feedback.failing_line = lambda result, path, name: None
+    whole = prompts.iteration_prompt
+
+    def iteration_prompt(test_output: str, *, repeat: bool = False, stuck: bool = False) -> str:
+        return whole(
+            test_output,
+            repeat=repeat and "repeat-prompt" not in parts,
+            stuck=stuck and "new-approach" not in parts,
+        )
+
+    prompts.iteration_prompt = iteration_prompt
 
 
 def bootstrap(fixed_at: list[int | None], k: int, rounds: int = 2000, seed: int = 0) -> tuple[float, float]:
@@ -255,6 +284,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="methods in flight (tests overlap generation)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", default="default", help="names this run's result files")
+    parser.add_argument("--without", default="", metavar="PART,...",
+                        help="leave out parts of the framing: " + ",".join(FRAMING_PARTS))  # fmt: skip
     parser.add_argument("--prepare", action="store_true", help="only fetch and extract the packages")
     parser.add_argument("--compare", metavar="TAG[@MODE],...",
                         help="run nothing: pool the stored runs' reports and give each one's paired "
@@ -265,6 +296,7 @@ def main() -> int:
         figures = compare(args.work, args.packages.split(","), args.models.split(","), runs, args.turns)
         print(json.dumps(figures, indent=2))
         return 0
+    switch_off([part for part in args.without.split(",") if part])
     mode = Mode(args.mode)
     settings = Settings(
         engine="llamacpp", sandbox=SandboxSettings(wall_seconds=120), max_new_tokens=args.max_new_tokens,
@@ -317,6 +349,7 @@ def main() -> int:
             **pooled_figures(methods, args.turns),
             "mode": str(mode),
             "samples_per_turn": args.samples,
+            "without": args.without,
             "per_package": per_package,
             "turns": turn_figures(backend.calls),
             "load_average": os.getloadavg(),

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lsprotocol import types
-from pygls.workspace import Workspace
 
+from lsp.pygls_compat import open_workspace_without_client
 from lsp.server import code_action, create_server
 
 URI = "file:///bench/generated.py"
@@ -75,7 +75,7 @@ def main() -> None:
 
     source = generated_file(args.lines)
     server = create_server()
-    server.protocol._workspace = Workspace(None)
+    open_workspace_without_client(server.protocol)
     server.workspace.put_text_document(
         types.TextDocumentItem(uri=URI, language_id="python", version=1, text=source)
     )

@@ -11,6 +11,9 @@ to do either of these:
   reads it so that shutdown answers the running fixes itself: after the shutdown handler pygls
   cancels pending requests while iterating that very table, which cancelling shrinks. Should
   pygls rename it, shutdown fails with an AttributeError while fixes are running.
+- `LanguageServerProtocol._workspace` is set only by the `initialize` request.
+  `open_workspace_without_client` sets it so that a benchmark can call the handlers in-process,
+  with no client; the server itself never uses it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol
 from pygls.protocol.json_rpc import MsgId
+from pygls.workspace import Workspace
 
 
 @runtime_checkable
@@ -39,3 +43,9 @@ class CancelAwareProtocol(LanguageServerProtocol):
 def pending_request(protocol: JsonRPCProtocol, msg_id: MsgId) -> Future[Any] | None:
     """The future of the request `msg_id` while it is being answered."""
     return protocol._request_futures.get(msg_id)
+
+
+def open_workspace_without_client(protocol: LanguageServerProtocol) -> Workspace:
+    """An empty workspace, as `initialize` would make it, for calling handlers with no client."""
+    protocol._workspace = Workspace(None)
+    return protocol._workspace

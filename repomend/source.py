@@ -675,7 +675,9 @@ def _is_docstring(node: ast.stmt) -> bool:
 
 def code_key(method_code: str) -> str:
     """What a method *does*, for telling a new answer from one already tested: its syntax tree
-    without docstring, comments or layout. Falls back to the text when it does not parse."""
+    without docstring, comments or layout. Falls back to the text when it does not parse.
+    (Training rows are deduplicated by `training.normalize.normalize_code`, which keeps
+    docstrings: there the text a row teaches matters, not only what it does.)"""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

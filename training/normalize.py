@@ -23,7 +23,12 @@ def normalize_text(text: str) -> str:
 
 
 def normalize_code(code: str) -> str:
-    """`ast.unparse` of the code (docstrings kept, comments and layout gone); words when it does not parse."""
+    """`ast.unparse` of the code (docstrings kept, comments and layout gone); words when it does not parse.
+
+    For telling training rows apart: two answers that differ only in their docstrings teach
+    different text, so both are kept. The loop's test for a repeated answer is
+    `repomend.source.code_key`, which drops docstrings, since `keep_docstring` restores them anyway.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

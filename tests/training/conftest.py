@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from repomend.settings import Settings
+from tests.support.fixtures import model_stub  # noqa: F401
 from tests.support.repos import SHAPES_SOURCE, SHAPES_TESTS, make_repo
 from tests.support.settings import sandbox_settings
 

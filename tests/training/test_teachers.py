@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from repomend.settings import Settings
@@ -51,25 +49,17 @@ def test_teachers_file(tmp_path):
         read_teachers_file(path)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[StubServer]:
-    stub = StubServer()
-    stub.start()
-    yield stub
-    stub.stop()
-
-
-def stub_teacher(server: StubServer, settings: Settings, monkeypatch):
+def stub_teacher(model_stub: StubServer, settings: Settings, monkeypatch):
     monkeypatch.setenv("STUB_KEY", "sk-test")
-    spec = parse_teacher(f"remote=openai:{server.base_url}:served-model:STUB_KEY")
+    spec = parse_teacher(f"remote=openai:{model_stub.base_url}:served-model:STUB_KEY")
     return load_teacher(spec, settings)
 
 
-def test_openai_teacher_runs_the_loop(server, shapes_extraction, settings, tmp_path, monkeypatch):
-    server.reset()
+def test_openai_teacher_runs_the_loop(model_stub, shapes_extraction, settings, tmp_path, monkeypatch):
+    model_stub.reset()
     [record] = [r for r in shapes_extraction.records if r.qualname == "scale"]
-    server.script.append(chat_reply(record.ground_truth_reply()))
-    teacher = stub_teacher(server, settings, monkeypatch)
+    model_stub.script.append(chat_reply(record.ground_truth_reply()))
+    teacher = stub_teacher(model_stub, settings, monkeypatch)
     generate(
         shapes_extraction.folder,
         [teacher],
@@ -80,16 +70,16 @@ def test_openai_teacher_runs_the_loop(server, shapes_extraction, settings, tmp_p
     )
     [item] = read_items(tmp_path / "t")
     assert (item["teacher"], item["rule"], item["model"]) == ("remote", "c", "served-model")
-    [request] = server.requests
+    [request] = model_stub.requests
     assert request.body["model"] == "served-model" and request.headers["authorization"] == "Bearer sk-test"
     assert request.body["messages"] == record.opening_messages()
 
 
-def test_openai_teacher_writes_reasoning(server, shapes_extraction, settings, tmp_path, monkeypatch):
-    server.reset()
+def test_openai_teacher_writes_reasoning(model_stub, shapes_extraction, settings, tmp_path, monkeypatch):
+    model_stub.reset()
     [record] = [r for r in shapes_extraction.records if r.qualname == "scale"]
-    server.script.append(chat_reply(record.ground_truth_reply()))
-    teacher = stub_teacher(server, settings, monkeypatch)
+    model_stub.script.append(chat_reply(record.ground_truth_reply()))
+    teacher = stub_teacher(model_stub, settings, monkeypatch)
     generate(
         shapes_extraction.folder,
         [teacher],
@@ -98,14 +88,14 @@ def test_openai_teacher_writes_reasoning(server, shapes_extraction, settings, tm
         methods=[record.id],
         progress=False,
     )
-    server.requests.clear()
-    server.models = [{"id": "served-model", "owned_by": "someone"}]  # not vLLM: one call per reasoning
-    server.script.append(chat_reply("", reasoning=["Each value is multiplied by the factor."]))
+    model_stub.requests.clear()
+    model_stub.models = [{"id": "served-model", "owned_by": "someone"}]  # not vLLM: one call per reasoning
+    model_stub.script.append(chat_reply("", reasoning=["Each value is multiplied by the factor."]))
     dataset = build_dataset(
         [tmp_path / "t"], settings=settings, options=DatasetOptions(mode="think"), reasoning_teacher=teacher,
         progress=False,
     )  # fmt: skip
-    [request] = server.requests
+    [request] = model_stub.requests
     assert request.body["chat_template_kwargs"] == {"enable_thinking": True}
     row = (dataset.folder / "train.jsonl").read_text()
     assert "<think>\\nEach value is multiplied by the factor.\\n</think>" in row

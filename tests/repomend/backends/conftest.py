@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.fixtures import model_stub  # noqa: F401
 from tests.support.tiny_models import (
     TinyModel,
     build_adapter,

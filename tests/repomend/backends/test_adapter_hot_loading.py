@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -138,19 +137,11 @@ def test_the_session_adapter_fixture_still_loads_by_its_flat_name(tiny_model, tm
 # -- openai (vLLM) -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[StubServer]:
-    stub = StubServer()
-    stub.start()
-    yield stub
-    stub.stop()
-
-
 @pytest.fixture
-def stub(server: StubServer) -> StubServer:
-    server.reset()
-    server.check_models = True
-    return server
+def stub(model_stub: StubServer) -> StubServer:
+    model_stub.reset()
+    model_stub.check_models = True
+    return model_stub
 
 
 def openai_backend(stub: StubServer, adapters_dir: Path) -> OpenAIBackend:

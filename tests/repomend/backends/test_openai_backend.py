@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,18 +20,10 @@ MESSAGES = [
 ANSWER = "```python\ndef mean(xs):\n    return sum(xs) / len(xs)\n```"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[StubServer]:
-    stub = StubServer()
-    stub.start()
-    yield stub
-    stub.stop()
-
-
 @pytest.fixture
-def stub(server: StubServer) -> StubServer:
-    server.reset()
-    return server
+def stub(model_stub: StubServer) -> StubServer:
+    model_stub.reset()
+    return model_stub
 
 
 def make_backend(stub: StubServer, **overrides) -> OpenAIBackend:
