@@ -2,9 +2,10 @@
 
 The loop is `repomend.loop.repair`, the same one that serves users, so every training item has
 the exact messages the model sees at serve time. Per (teacher, method):
-  - a model teacher starts from the masked method (`start="generate"`: the first turn is the
-    generation prompt) or from a mutant the tests reject (`start="mutant"`: the mutant is the
-    failed first answer), and has up to `turns` turns with test feedback;
+  - a model teacher starts from the masked method (`"generate"`: the first turn is the
+    generation prompt) and from a mutant the tests reject (`"mutant"`: the mutant is the failed
+    first answer), each a unit of its own (`GenerationOptions.starts`, both by default: the two
+    forms the product serves), and has up to `turns` turns with test feedback;
   - the mutation teacher runs the loop on each mutant of the method that the covering tests
     reject, with a scripted model that answers the ground truth: the item is
     [system, first-turn prompt, mutant, TEST_RESULT of the mutant, ground truth], and the
@@ -60,8 +61,8 @@ TRAINING_SPLITS = ("train", "validation")
 @dataclass(frozen=True)
 class GenerationOptions:
     turns: int = 5
-    start: Start = "generate"
-    """Where model teachers begin: the masked method, or a mutant the tests reject."""
+    starts: tuple[Start, ...] = ("generate", "mutant")
+    """Where model teachers begin, one unit per start: the masked method, a mutant the tests reject."""
     mutants_per_method: int = 3
     """Mutants the mutation teacher keeps per method (each becomes one item)."""
     max_mutant_trials: int = 12
@@ -130,8 +131,9 @@ def ground_truth_run(repo: Path, record: MethodRecord, source: str, run: TestRun
     return run(repo, record.tests, overrides={record.path: source})
 
 
-def variant_for(teacher: Teacher, start: Start) -> str:
-    return "mutants" if teacher.backend is None else start
+def variants_for(teacher: Teacher, starts: Sequence[Start]) -> list[str]:
+    """The units of one method for this teacher: one per start, or the mutation teacher's one."""
+    return ["mutants"] if teacher.backend is None else list(starts)
 
 
 def current_source(repo: Path, record: MethodRecord) -> str | None:
@@ -338,7 +340,8 @@ def run_model_unit(
             loop_options, generation=replace(loop_options.generation, temperature=teacher.temperature)
         )
     extra: dict[str, object] = {}
-    if options.start == "generate":
+    start = unit.variant
+    if start == "generate":
         request = _request(repo, unit.record, source, ground_truth_run(repo, unit.record, source, run))
         trajectory = repair(
             request,
@@ -354,7 +357,7 @@ def run_model_unit(
         trajectory, extra = found
     if trajectory.status is Status.CANCELLED:
         raise RepairCancelled
-    items = [_item(r, unit, trajectory, options.start, **extra) for r in retain(trajectory, unit.record)]
+    items = [_item(r, unit, trajectory, start, **extra) for r in retain(trajectory, unit.record)]
     return UnitResult(items, {"status": str(trajectory.status), "turns": trajectory.turns_used})
 
 
@@ -391,7 +394,7 @@ def _check_config(folder: Path, config: dict) -> None:
     if existing is None:
         write_json(folder / CONFIG_FILE, config)
         return
-    for name in ("extraction", "turns", "start"):
+    for name in ("extraction", "turns"):  # starts may grow: each start's units are keyed apart
         if existing.get(name) != config[name]:
             raise GenerationError(
                 f"{folder} was generated with {name}={existing.get(name)!r}, not {config[name]!r}; "
@@ -434,7 +437,7 @@ def generate(
     if not repo.is_dir():
         raise GenerationError(f"the extracted repository is gone: {repo}")
     folder = out or trajectories_dir(settings, manifest.name or repo.name, manifest.version)
-    config = {"extraction": manifest.version, "turns": options.turns, "start": options.start}
+    config = {"extraction": manifest.version, "turns": options.turns}
     folder.mkdir(parents=True, exist_ok=True)
     _check_config(folder, config)
     stop = stop or threading.Event()
@@ -444,7 +447,7 @@ def generate(
         units: list[Unit] = []
         for record in records:
             for teacher in teachers:
-                units.append(Unit(teacher, record, variant_for(teacher, options.start)))
+                units += [Unit(teacher, record, v) for v in variants_for(teacher, options.starts)]
         pending = [u for u in units if not store.is_done(u.key)]
         summary = GenerationSummary(
             folder, len(units), len(units) - len(pending), repaired_lines=store.repaired
@@ -579,7 +582,7 @@ def _write_manifest(
             },
             "teachers": known_teachers,
             "turns": options.turns,
-            "start": options.start,
+            "starts": list(options.starts),
             "mutants_per_method": options.mutants_per_method,
             "seed": options.seed,
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),

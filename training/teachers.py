@@ -12,6 +12,10 @@
     api_key_env = "TEACHER_KEY"   # optional; the key itself is never written in the file
     mode = "no-think"             # optional: think | no-think (default: the settings' mode)
     temperature = 0.0             # optional
+- `local:MODEL`: a model of the catalogue (or a local GGUF file or model folder) run on this
+  machine through the settings' local engine (llama.cpp unless it is `transformers`): a teacher
+  that needs no network, e.g. `local:qwen2.5-coder-1.5b` for a 0.5B student; in the file
+  `kind = "local"` with `model = "..."`;
 - `student`: the local model of the settings (its adapter with `adapter = "..."` in the file);
 - `mutation`: no model; breaks the ground truth with AST mutation operators (training.mutation).
 """
@@ -32,8 +36,10 @@ from repomend.contract.conversation import Message, Mode
 from repomend.settings import Settings
 from training.errors import TeacherError
 
-TeacherKind = Literal["openai", "student", "mutation"]
+TeacherKind = Literal["openai", "local", "student", "mutation"]
+KINDS: tuple[TeacherKind, ...] = ("openai", "local", "student", "mutation")
 BUILTIN = ("student", "mutation")
+LOCAL_PREFIX = "local:"
 
 _INLINE = re.compile(
     r"^(?P<name>[\w.-]+)=openai:(?P<url>https?://[^/\s:]+(?::\d+)?(?:/[^\s:]*)?):(?P<model>.+?)"
@@ -56,6 +62,8 @@ class TeacherSpec:
     def describe(self) -> str:
         if self.kind == "openai":
             return f"openai {self.model} at {self.url}"
+        if self.kind == "local":
+            return f"local {self.model} (this machine)"
         if self.kind == "student":
             return "student (local model)" + (f" + {self.adapter}" if self.adapter else "")
         return "mutation (AST operators, no model)"
@@ -88,21 +96,26 @@ def read_teachers_file(path: Path) -> dict[str, TeacherSpec]:
 
 
 def _check(spec: TeacherSpec, where: str) -> None:
-    if spec.kind not in ("openai", "student", "mutation"):
+    if spec.kind not in KINDS:
         raise TeacherError(f"{where}: teacher {spec.name!r} has unknown kind {spec.kind!r}")
     if spec.kind == "openai" and not (spec.url and spec.model):
         raise TeacherError(f"{where}: teacher {spec.name!r} needs `url` and `model`")
+    if spec.kind == "local" and not spec.model:
+        raise TeacherError(f"{where}: teacher {spec.name!r} needs `model` (a catalogue name or a path)")
     if spec.mode not in (None, *Mode):
         raise TeacherError(f"{where}: teacher {spec.name!r}: mode must be think or no-think")
 
 
 def parse_teacher(text: str, known: Mapping[str, TeacherSpec] | None = None) -> TeacherSpec:
-    """`student`, `mutation`, a name from the teachers file, or `NAME=openai:URL:MODEL[:ENVVAR]`."""
+    """`student`, `mutation`, `local:MODEL`, a name from the teachers file, or
+    `NAME=openai:URL:MODEL[:ENVVAR]`."""
     known = known or {}
     if text in known:
         return known[text]
     if text in BUILTIN:
         return TeacherSpec(name=text, kind=text)  # type: ignore[arg-type]
+    if text.startswith(LOCAL_PREFIX) and (model := text[len(LOCAL_PREFIX) :].strip()):
+        return TeacherSpec(name=LOCAL_PREFIX + Path(model).name, kind="local", model=model)
     match = _INLINE.match(text)
     if match:
         return TeacherSpec(
@@ -113,7 +126,9 @@ def parse_teacher(text: str, known: Mapping[str, TeacherSpec] | None = None) -> 
             api_key_env=match["env"],
         )
     hint = f"; known: {', '.join([*BUILTIN, *known])}"
-    raise TeacherError(f"unknown teacher {text!r} (expected NAME=openai:URL:MODEL[:ENVVAR]{hint})")
+    raise TeacherError(
+        f"unknown teacher {text!r} (expected local:MODEL or NAME=openai:URL:MODEL[:ENVVAR]{hint})"
+    )
 
 
 class LockedBackend(Backend):
@@ -169,6 +184,13 @@ class Teacher:
             self.backend.close()
 
 
+def local_teacher_settings(spec: TeacherSpec, settings: Settings) -> Settings:
+    """The settings with the teacher's model, on the local engine: a server that reaches its model
+    over HTTP (`engine = "openai"`) still runs a local teacher through llama.cpp."""
+    engine = settings.engine if settings.engine in ("llamacpp", "transformers") else "llamacpp"
+    return settings.model_copy(update={"model": spec.model, "engine": engine})
+
+
 def load_teacher(spec: TeacherSpec, settings: Settings, *, backend: Backend | None = None) -> Teacher:
     """Connect or load the teacher's model; `backend` replaces it (tests, or a model already loaded)."""
     mode = Mode(spec.mode or settings.mode)
@@ -194,6 +216,10 @@ def load_teacher(spec: TeacherSpec, settings: Settings, *, backend: Backend | No
                 }
             )
         )
+    elif backend is None and spec.kind == "local":
+        from repomend.backends import load_backend
+
+        backend = LockedBackend(load_backend(local_teacher_settings(spec, settings)))
     elif backend is None:
         from repomend.backends import load_backend
 

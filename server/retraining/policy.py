@@ -18,6 +18,14 @@ from training.sft_config import SFTConfig
 if TYPE_CHECKING:
     from training.rl_config import RLConfig
 
+DEFAULT_TEACHERS = ("mutation", "local:qwen2.5-coder-1.5b")
+"""Mutants answered by the ground truth, and the default serving model as a teacher that needs no
+network: its trajectories give the retention rules a (failed, then fixed) and c (fixed at once)
+that mutation items alone never hold."""
+MODEL_TEACHER_METHODS = 12
+"""A model teacher costs minutes per method on a laptop's CPU (up to 5 turns, twice: from the body
+removed and from a mutant); mutation covers the rest in seconds."""
+
 SFT_FIELDS = ("epochs", "max_steps", "learning_rate", "warmup_steps")
 """Policy fields that are `SFTConfig` fields of the same name, default and help."""
 
@@ -40,7 +48,18 @@ class RetrainingPolicy(BaseModel):
     margin: float = Field(
         default=0.0, ge=0, le=1, description="Pass@5 (no-think) the new adapter must gain over the active one"
     )
-    teachers: list[str] = Field(default_factory=lambda: ["mutation"], min_length=1)
+    teachers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TEACHERS),
+        min_length=1,
+        description="Who answers while training data is made: `mutation`, `local:MODEL`, `student`, "
+        "or NAME=openai:URL:MODEL[:ENVVAR]",
+    )
+    model_teacher_methods: int | None = Field(
+        default=MODEL_TEACHER_METHODS,
+        ge=1,
+        description="Training methods the model teachers repair (each from its body removed and from a "
+        "mutant); the mutation teacher covers every one; None = all",
+    )
     turns: int = Field(default=5, ge=1, le=10)
     epochs: float = _sft("epochs", gt=0, le=50)
     max_steps: int | None = _sft("max_steps", ge=1)

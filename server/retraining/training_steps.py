@@ -7,6 +7,7 @@ own fields and returns its summary.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from repomend.contract.conversation import Mode
 from server.retraining import from_use
 from server.retraining.context import JobCancelled, JobContext
 from server.retraining.gate import GATE_K, GATE_MODE
+from server.retraining.policy import RetrainingPolicy
 from server.retraining.step_outputs import Candidate, StepOutputs
 from training.exports import DatasetMode
 
@@ -62,26 +64,48 @@ def generate(context: JobContext, state: StepOutputs) -> dict:
     if policy.max_methods is not None:
         methods = methods[: policy.max_methods]
     teachers = [load_teacher(parse_teacher(spec), context.settings) for spec in policy.teachers]
+    mutation = [t for t in teachers if t.backend is None]
+    models = [t for t in teachers if t.backend is not None]
+    options = GenerationOptions(turns=policy.turns, seed=policy.seed)
+    summaries = []
     try:
-        summary = run_generate(
-            state.extraction,
-            teachers,
-            settings=context.settings,
-            options=GenerationOptions(turns=policy.turns, seed=policy.seed),
-            python=context.repository.python,
-            out=context.folder / "trajectories",
-            methods=methods,
-            progress=False,
-        )
+        for group, chosen in ((mutation, methods), (models, model_teacher_methods(methods, policy))):
+            if group and chosen:
+                context.log(f"generate: {', '.join(t.name for t in group)} on {len(chosen)} methods")
+                summaries.append(
+                    run_generate(
+                        state.extraction,
+                        group,
+                        settings=context.settings,
+                        options=options,
+                        python=context.repository.python,
+                        out=context.folder / "trajectories",
+                        methods=chosen,
+                        progress=False,
+                    )
+                )
     finally:
         for teacher in teachers:
             teacher.close()
-    state.trajectories = summary.folder
-    if not summary.items_written and not summary.units_skipped:
-        raise ValueError(
-            f"the teachers produced no training items ({'; '.join(summary.errors[:3]) or 'none kept'})"
-        )
-    return {"units": summary.units_run, "items": summary.items_written, "counts": summary.counts}
+    state.trajectories = summaries[-1].folder
+    if not any(s.items_written or s.units_skipped for s in summaries):
+        errors = [e for s in summaries for e in s.errors]
+        raise ValueError(f"the teachers produced no training items ({'; '.join(errors[:3]) or 'none kept'})")
+    return {
+        "units": sum(s.units_run for s in summaries),
+        "items": sum(s.items_written for s in summaries),
+        "counts": summaries[-1].counts,
+    }
+
+
+def model_teacher_methods(methods: list[str], policy: RetrainingPolicy) -> list[str]:
+    """The methods the model teachers repair: a fixed sample for the seed, spread over the files
+    (not the first files' methods only), in the order given."""
+    cap = policy.model_teacher_methods
+    if cap is None or cap >= len(methods):
+        return methods
+    chosen = set(random.Random(policy.seed).sample(methods, cap))
+    return [m for m in methods if m in chosen]
 
 
 def dataset(context: JobContext, state: StepOutputs) -> dict:

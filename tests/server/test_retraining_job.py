@@ -83,6 +83,7 @@ def _queue(sessions, tmp_path: Path, **policy) -> int:
         "max_methods": 2,
         "max_heldout": 1,
         "turns": 1,
+        "teachers": ["mutation"],
         **policy,
     }
     with sessions() as session:
@@ -100,13 +101,20 @@ def _run(sessions, run_id: int) -> TrainingRun:
 
 
 def test_a_job_works_every_step_and_promotes_an_adapter_that_holds_its_ground(
-    sessions, job_settings, tmp_path
+    sessions, job_settings, tiny_model_folder, tmp_path
 ):
-    run_id = _queue(sessions, tmp_path, margin=0.0, learning_rate=5e-4, warmup_steps=1, max_length=2000)
+    local = f"local:{tiny_model_folder}"
+    run_id = _queue(
+        sessions, tmp_path, margin=0.0, learning_rate=5e-4, warmup_steps=1, max_length=2000,
+        teachers=["mutation", local], model_teacher_methods=1,
+    )  # fmt: skip
     assert work(run_id, job_settings) is TrainingState.SUCCEEDED
     run = _run(sessions, run_id)
     assert list(run.steps) == STEPS
     assert run.steps["extract"]["heldout"] == 1 and run.steps["generate"]["items"] > 0
+    units = run.steps["generate"]["counts"]["units"]
+    # mutation on both training methods; the local model on one, from its body removed and a mutant
+    assert (units["mutation"]["units"], units[f"local:{tiny_model_folder.name}"]["units"]) == (2, 2)
     assert run.steps["sft"]["steps"] == 2
     assert run.reason.startswith("promoted: held-out Pass@1 (no-think) 0.0% >= the base model 0.0%")
     assert run.progress == 1.0 and "step sft: done" in run.log

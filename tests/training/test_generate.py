@@ -31,6 +31,8 @@ CLAMP = "pkg/stats.py::clamp"
 ALTERNATIVE_FIX = prompts.as_code_reply("def clamp(x, low, high):\n    return max(low, min(x, high))")
 RETURNS_X = prompts.as_code_reply("def clamp(x, low, high):\n    return x")
 RETURNS_LOW = prompts.as_code_reply("def clamp(x, low, high):\n    return low")
+FROM_MASKED = GenerationOptions(starts=("generate",))
+"""Model teachers start from the masked method only: one unit, one script, per method."""
 
 
 def scripted(settings, name: str, replies) -> Teacher:
@@ -112,7 +114,7 @@ def test_retention_rules_and_ground_truth_doubling(shapes_extraction, settings, 
         shapes_extraction.folder,
         teachers,
         settings=settings,
-        options=GenerationOptions(turns=2),
+        options=GenerationOptions(turns=2, starts=("generate",)),
         out=tmp_path / "traj",
         methods=[CLAMP],
         progress=False,
@@ -156,6 +158,7 @@ def test_a_fix_equal_to_the_ground_truth_is_kept_once(shapes_extraction, setting
         shapes_extraction.folder,
         [scripted(settings, "t", [prompts.as_code_reply(reformatted)])],
         settings=settings,
+        options=FROM_MASKED,
         out=tmp_path / "traj",
         methods=[CLAMP],
         progress=False,
@@ -184,7 +187,14 @@ def test_resume_after_a_crash_loses_nothing_and_repeats_nothing(shapes_extractio
     asked: list[str] = []
     crashing = scripted(settings, "t", [answer_with_ground_truth(records, asked, crash_on=ids[2])] * 5)
     with pytest.raises(KeyboardInterrupt):
-        generate(shapes_extraction.folder, [crashing], settings=settings, out=out, progress=False)
+        generate(
+            shapes_extraction.folder,
+            [crashing],
+            settings=settings,
+            options=FROM_MASKED,
+            out=out,
+            progress=False,
+        )
     assert asked == ids[:2] and len(read_done(out)) == 2
     before = read_items(out)
     with (out / ITEMS_FILE).open("a") as handle:  # an orphan item and a line cut short by the crash
@@ -193,7 +203,9 @@ def test_resume_after_a_crash_loses_nothing_and_repeats_nothing(shapes_extractio
 
     asked.clear()
     teacher = scripted(settings, "t", [answer_with_ground_truth(records, asked)] * 5)
-    summary = generate(shapes_extraction.folder, [teacher], settings=settings, out=out, progress=False)
+    summary = generate(
+        shapes_extraction.folder, [teacher], settings=settings, options=FROM_MASKED, out=out, progress=False
+    )
     assert asked == ids[2:]  # finished units are not asked again
     assert (summary.units_skipped, summary.units_run, summary.repaired_lines) == (2, 3, 2)
     items = read_items(out)
@@ -210,7 +222,7 @@ def test_heldout_methods_never_reach_a_teacher(tmp_path, settings):
     records = records_by_id(extraction)
     asked: list[str] = []
     teacher = scripted(settings, "t", [answer_with_ground_truth(records, asked)] * 5)
-    generate(extraction.folder, [teacher], settings=settings, progress=False)
+    generate(extraction.folder, [teacher], settings=settings, options=FROM_MASKED, progress=False)
     assert asked and not heldout & set(asked)
     folder = settings.data_dir / "training" / "shapes" / "trajectories" / extraction.manifest.version
     items = read_items(folder)
@@ -309,7 +321,7 @@ def test_model_teacher_can_start_from_a_rejected_mutant(shapes_extraction, setti
         shapes_extraction.folder,
         [teacher],
         settings=settings,
-        options=GenerationOptions(start="mutant"),
+        options=GenerationOptions(starts=("mutant",)),
         out=tmp_path / "traj",
         methods=[CLAMP],
         progress=False,
@@ -333,3 +345,32 @@ def test_model_teacher_can_start_from_a_rejected_mutant(shapes_extraction, setti
     ]
     [call] = teacher.backend.calls
     assert call[0] == messages[:4]  # the teacher saw exactly the item's input
+
+
+def test_model_teachers_start_from_both_forms_by_default_and_a_new_start_adds_only_its_units(
+    shapes_extraction, settings, tmp_path
+):
+    """The product serves both a method with its body removed and a method its tests reject, so
+    training data holds both; a folder made from one start grows by the other's units alone."""
+    out = tmp_path / "traj"
+    first = scripted(settings, "t", [ALTERNATIVE_FIX])
+    generate(
+        shapes_extraction.folder,
+        [first],
+        settings=settings,
+        options=FROM_MASKED,
+        out=out,
+        methods=[CLAMP],
+        progress=False,
+    )
+    assert {i["start"] for i in read_items(out)} == {"generate"} and len(first.backend.calls) == 1
+    both = scripted(settings, "t", [ALTERNATIVE_FIX])
+    summary = generate(
+        shapes_extraction.folder, [both], settings=settings, out=out, methods=[CLAMP], progress=False
+    )
+    assert (summary.units_skipped, summary.units_run) == (1, 1)
+    [call] = both.backend.calls
+    assert "test_clamp FAILED" in call[0][3]["content"]  # this unit began from a rejected mutant
+    items = read_items(out)
+    assert {(i["variant"], i["start"]) for i in items} == {("generate", "generate"), ("mutant", "mutant")}
+    assert {key[2] for key in read_done(out)} == {"generate", "mutant"}

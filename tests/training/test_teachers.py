@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from repomend.contract.conversation import Mode
 from repomend.settings import Settings
 from tests.support.model import StubServer, chat_reply
 from training.dataset import DatasetOptions, build_dataset
-from training.generate import generate
+from training.generate import GenerationOptions, generate
 from training.teachers import TeacherError, TeacherSpec, load_teacher, parse_teacher, read_teachers_file
-from training.trajectory_store import read_items
+from training.trajectory_store import read_done, read_items
 
 
 def test_inline_spec_with_port_path_slashed_model_and_key_variable():
@@ -32,6 +33,16 @@ def test_builtin_and_unknown_names():
         parse_teacher("gpt", {"big": TeacherSpec("big", "openai", "http://h/v1", "m")})
 
 
+def test_a_local_teacher_is_a_model_on_this_machine_named_by_the_catalogue_or_a_path():
+    assert parse_teacher("local:qwen2.5-coder-1.5b") == TeacherSpec(
+        name="local:qwen2.5-coder-1.5b", kind="local", model="qwen2.5-coder-1.5b"
+    )
+    by_path = parse_teacher("local:/models/coder/q4.gguf")
+    assert (by_path.name, by_path.model) == ("local:q4.gguf", "/models/coder/q4.gguf")  # a name, not a path
+    with pytest.raises(TeacherError, match="expected local:MODEL"):
+        parse_teacher("local:")
+
+
 def test_teachers_file(tmp_path):
     path = tmp_path / "teachers.toml"
     path.write_text(
@@ -44,6 +55,13 @@ def test_teachers_file(tmp_path):
     path.write_text('[teachers.bad]\nurl = "http://h/v1"\n')
     with pytest.raises(TeacherError, match="needs `url` and `model`"):
         read_teachers_file(path)
+    path.write_text('[teachers.coder]\nkind = "local"\n')
+    with pytest.raises(TeacherError, match="needs `model`"):
+        read_teachers_file(path)
+    path.write_text('[teachers.coder]\nkind = "local"\nmodel = "qwen2.5-coder-1.5b"\nmode = "think"\n')
+    assert read_teachers_file(path)["coder"] == TeacherSpec(
+        "coder", "local", model="qwen2.5-coder-1.5b", mode=Mode.THINK
+    )
     path.write_text('[teachers.bad]\nurl = "http://h/v1"\nmodel = "m"\napi_key = "sk-secret"\n')
     with pytest.raises(TeacherError, match="unknown keys: api_key"):
         read_teachers_file(path)
@@ -64,6 +82,7 @@ def test_openai_teacher_runs_the_loop(model_stub, shapes_extraction, settings, t
         shapes_extraction.folder,
         [teacher],
         settings=settings,
+        options=GenerationOptions(starts=("generate",)),
         out=tmp_path / "t",
         methods=[record.id],
         progress=False,
@@ -84,6 +103,7 @@ def test_openai_teacher_writes_reasoning(model_stub, shapes_extraction, settings
         shapes_extraction.folder,
         [teacher],
         settings=settings,
+        options=GenerationOptions(starts=("generate",)),
         out=tmp_path / "t",
         methods=[record.id],
         progress=False,
@@ -118,3 +138,33 @@ def test_a_locked_backend_tells_the_loop_its_context_like_the_model_it_wraps():
     locked = LockedBackend(Sized([]))
     assert locked.context_size() == 100
     assert locked.count_prompt_tokens([{"role": "user", "content": "x"}], Mode.NO_THINK) == 7
+
+
+def test_a_local_teacher_runs_the_loop_through_the_local_engine(tiny_gguf, shapes_extraction, tmp_path):
+    """Even a server that reaches its own model over HTTP runs a local teacher through llama.cpp:
+    the teacher needs no network. The tiny model's random weights fix nothing; the unit still
+    runs to its end and is recorded."""
+    from tests.support.settings import sandbox_settings
+
+    settings = sandbox_settings(tmp_path / "data").model_copy(
+        update={"engine": "openai", "context_size": 2048, "threads": 1, "max_new_tokens": 16}
+    )
+    teacher = load_teacher(parse_teacher(f"local:{tiny_gguf.gguf}"), settings)
+    try:
+        from repomend.backends.llamacpp_backend import LlamaCppBackend
+
+        assert isinstance(teacher.backend.inner, LlamaCppBackend)
+        summary = generate(
+            shapes_extraction.folder,
+            [teacher],
+            settings=settings,
+            options=GenerationOptions(turns=1, starts=("generate",)),
+            out=tmp_path / "traj",
+            methods=["pkg/stats.py::scale"],
+            progress=False,
+        )
+    finally:
+        teacher.close()
+    assert (summary.units_run, summary.errors) == (1, [])
+    [done] = read_done(tmp_path / "traj").values()
+    assert done["status"] in ("fixed", "unfixed")

@@ -23,7 +23,8 @@ def add(train_commands: argparse._SubParsersAction) -> None:
         help="run teachers through the repair loop on the training methods (resumable)",
         description=(
             "Teachers: `mutation` (no model: breaks the ground truth with AST operators), `student` "
-            "(the local model), a name from the teachers file, or NAME=openai:URL:MODEL[:ENVVAR] "
+            "(the local model), `local:MODEL` (another model on this machine, e.g. "
+            "local:qwen2.5-coder-1.5b), a name from the teachers file, or NAME=openai:URL:MODEL[:ENVVAR] "
             "(an OpenAI-compatible server; ENVVAR holds the API key). Run the same command again to "
             "resume after an interruption."
         ),
@@ -41,9 +42,10 @@ def add(train_commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--start",
+        action="append",
         choices=("generate", "mutant"),
-        default="generate",
-        help="model teachers start from the masked method (default) or from a mutant the tests reject",
+        help="where model teachers start, one unit per start: the masked method, a mutant the tests "
+        "reject (repeat for both; default: both)",
     )
     parser.add_argument(
         "--mutants-per-method", type=int, default=3, help="mutants kept per method by `mutation` (default 3)"
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise UserError(f"{args.extraction} is not an extraction folder (run `repomend train extract` first)")
     options = GenerationOptions(
         turns=args.turns,
-        start=args.start,
+        starts=tuple(dict.fromkeys(args.start or GenerationOptions.starts)),
         mutants_per_method=args.mutants_per_method,
         max_mutant_trials=args.max_mutant_trials,
         workers=args.workers,
