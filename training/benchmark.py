@@ -22,7 +22,7 @@ from repomend.loop import RepairRequest, TestRunner
 from repomend.source import CandidateRejected, SourceError, find_method, method_text, splice
 from training.errors import BenchmarkError
 from training.generate import current_source
-from training.mutation import OPERATORS, in_trial_order, mutants
+from training.mutation import FIX_TYPES, OPERATORS, in_trial_order, mutants
 from training.records import MethodRecord
 from training.storage import short_hash
 
@@ -33,6 +33,8 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+BODY_REMOVED = "body removed"
+"""The fix type of an item that starts from the method's body removed: the whole body is the fix."""
 MAX_MUTANT_TRIALS = 12
 """Mutants tried per method before falling back to generation (each costs a sandbox run)."""
 
@@ -51,6 +53,13 @@ class BenchmarkItem:
     operator: str | None = None
     mutation: str | None = None
     broken_method: str | None = None
+
+    @property
+    def fix_type(self) -> str:
+        """The kind of fix the item asks for: its operator's, or writing the body anew."""
+        if self.start == "generate":
+            return BODY_REMOVED
+        return FIX_TYPES.get(self.operator or "", "other")
 
     def request(self, repo: Path) -> RepairRequest:
         return RepairRequest(

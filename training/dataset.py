@@ -261,6 +261,7 @@ def build_dataset(
 
 def _meta(item: dict, form: str) -> dict:
     keys = ("hash", "teacher", "method", "variant", "rule", "target", "turns", "start", "operator")
+    keys += ("fix_type",)  # what kind of fix the row teaches (training.generate.item_fix_type)
     return {**{k: item[k] for k in keys if k in item}, "form": form}
 
 
@@ -324,6 +325,7 @@ def _manifest(
             "by_rule": count("rule"),
             "by_teacher": count("teacher"),
             "by_target": count("target"),
+            "by_fix_type": count("fix_type"),
             "by_rule_and_teacher": {n: dict(sorted(c.items())) for n, c in sorted(per_teacher.items())},
             "by_form": dict(sorted(Counter(form for s in SPLITS for _, form, _ in rows[s]).items())),
             "methods": {split: len({item["method"] for item, _, _ in rows[split]}) for split in SPLITS},

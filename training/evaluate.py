@@ -213,12 +213,7 @@ def summarize(
 ) -> dict[str, Any]:
     """Pass@1..turns, exact match, CodeBLEU (corpus), reasoning length and failures of one cell."""
     n = len(methods)
-    pass_at = {
-        str(k): (
-            sum(1 for m in methods if m["fixed_at"] is not None and m["fixed_at"] <= k) / n if n else 0.0
-        )
-        for k in range(1, turns + 1)
-    }
+    pass_at = pass_at_k(methods, turns)
     truth = {item.id: item.ground_truth for item in items}
     pairs = [(without_docstring(m["answer"] or ""), without_docstring(truth[m["id"]])) for m in methods]
     corpus = corpus_codebleu(pairs) if pairs else None
@@ -233,6 +228,7 @@ def summarize(
         "mean_turns": statistics.fmean(m["turns"] for m in methods) if n else 0.0,
         "generation_seconds": round(sum(m["generation_seconds"] for m in methods), 2),
         "test_seconds": round(sum(m["test_seconds"] for m in methods), 2),
+        "by_fix_type": by_fix_type(methods, items, turns),
     }
     if mode is Mode.THINK:
         words = [w for m in methods for w in m["reasoning_words"]]
@@ -245,6 +241,34 @@ def summarize(
             "budget_forced": sum(m["budget_forced"] for m in methods),
         }
     return summary
+
+
+def pass_at_k(methods: list[dict[str, Any]], turns: int) -> dict[str, float]:
+    """The share of methods fixed within k turns, for k = 1..turns (0 for no methods)."""
+    n = len(methods)
+    return {
+        str(k): sum(1 for m in methods if m["fixed_at"] is not None and m["fixed_at"] <= k) / n if n else 0.0
+        for k in range(1, turns + 1)
+    }
+
+
+def by_fix_type(
+    methods: list[dict[str, Any]], items: Sequence[BenchmarkItem], turns: int
+) -> dict[str, dict[str, Any]]:
+    """Pass@k per kind of fix the methods needed (`BenchmarkItem.fix_type`): which bugs a model
+    repairs and which it does not."""
+    kinds = {item.id: item.fix_type for item in items}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for method in methods:
+        groups.setdefault(kinds[method["id"]], []).append(method)
+    return {
+        kind: {
+            "n": len(group),
+            "fixed": sum(1 for m in group if m["fixed_at"] is not None),
+            "pass_at": pass_at_k(group, turns),
+        }
+        for kind, group in sorted(groups.items())
+    }
 
 
 def run_cell(

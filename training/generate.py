@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Literal
 
 from repomend.backends.base import BackendError
 from repomend.backends.scripted import ScriptedBackend
-from repomend.contract.conversation import Mode
+from repomend.contract.conversation import Mode, NoCodeBlock, extract_code
 from repomend.contract.verdict import Reference, judge
+from repomend.fix_types import fix_type
 from repomend.loop import (
     RepairCancelled,
     RepairOptions,
@@ -44,7 +45,7 @@ from repomend.source import SourceError, find_method, method_text, remove_body
 from repomend.trajectory import Status, Trajectory
 from sandbox.results import RunResult
 from training.errors import GenerationError
-from training.mutation import OPERATORS, in_trial_order, mutants
+from training.mutation import FIX_TYPES, OPERATORS, in_trial_order, mutants
 from training.records import ExtractionManifest, MethodRecord, read_manifest, read_records
 from training.retention import Retained, retain
 from training.storage import short_hash, trajectories_dir, write_json
@@ -240,9 +241,26 @@ def _item(
         "mode": str(trajectory.mode),
         "start": start,
         "model": trajectory.model,
+        "fix_type": item_fix_type(unit, retained, extra.get("operator")),
         **extra,
         "messages": retained.messages,
     }
+
+
+def item_fix_type(unit: Unit, retained: Retained, operator: object) -> str | None:
+    """What kind of fix the item teaches: the mutation teacher's operator says it; for a model
+    teacher the classifier reads it from the answer before the last and the last. A single-turn
+    item that writes the method from its body removed teaches no one kind: None."""
+    if unit.teacher.backend is None and isinstance(operator, str):
+        return FIX_TYPES.get(operator)
+    answers = [m["content"] for m in retained.messages if m["role"] == "assistant"]
+    if len(answers) < 2:
+        return None
+    try:
+        before, after = (extract_code(answer) for answer in answers[-2:])
+    except NoCodeBlock:  # the answer before the fix was prose
+        return None
+    return fix_type(before, after)
 
 
 def _request(repo: Path, record: MethodRecord, source: str, reference: RunResult) -> RepairRequest:

@@ -24,6 +24,15 @@ OPERATORS = (
     "swapped_arguments",
     "wrong_return",
 )
+FIX_TYPES: dict[str, str] = {
+    "comparison_flip": "comparison",
+    "off_by_one": "off by one",
+    "wrong_variable": "wrong variable",
+    "dropped_statement": "missing statement",
+    "swapped_arguments": "swapped arguments",
+    "wrong_return": "return value",
+}
+"""The kind of fix (`repomend.fix_types`' words) that undoing each operator's mutation is."""
 
 _NEGATED: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Lt: ast.GtE,

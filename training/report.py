@@ -73,6 +73,17 @@ def markdown(report: EvalReport) -> str:
         lines += ["", "## Unresolved methods by failure", "", "| model | mode | failures |", "|---|---|---|"]
         for model, mode, kinds in failures:
             lines.append(f"| {model} | {mode} | " + ", ".join(f"{k} {v}" for k, v in kinds.items()) + " |")
+    kinds = sorted({kind for _, _, cell in _cells(report) for kind in cell.get("by_fix_type") or {}})
+    if kinds:  # reports from before fix types have none
+        lines += ["", f"## Pass@{turns} by fix type", "", "| model | mode | " + " | ".join(kinds) + " |"]
+        lines.append("|" + "---|" * (len(kinds) + 2))
+        for model, mode, cell in _cells(report):
+            by_kind = cell.get("by_fix_type") or {}
+            shown = [
+                f"{_percent(by_kind[k]['pass_at'][str(turns)])} of {by_kind[k]['n']}" if k in by_kind else "–"
+                for k in kinds
+            ]
+            lines.append(f"| {model} | {mode} | " + " | ".join(shown) + " |")
     models = data["models"]
     lines += ["", "## Models", ""]
     for name, info in models.items():

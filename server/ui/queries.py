@@ -35,7 +35,7 @@ from server.retraining.pipeline import SPANS
 from server.retraining.policy import policy_of
 from server.retraining.runs import LIVE
 from server.ui.charts import Chart, line_chart
-from server.ui.fix_types import fix_type
+from repomend.fix_types import fix_type
 
 PAGE_SIZE = 50
 RATE_DAYS = 90

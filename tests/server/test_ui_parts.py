@@ -1,4 +1,4 @@
-"""The dashboard's plain parts: fix kinds, rates per day, charts, the evaluation table, job steps."""
+"""The dashboard's plain parts: rates per day, charts, the evaluation table, job steps."""
 
 from __future__ import annotations
 
@@ -21,45 +21,7 @@ from server.db.models import (
 from server.ui import queries
 from server.ui.access import Role, role_for_token, safe_next
 from server.ui.charts import line_chart
-from server.ui.fix_types import fix_type
 from tests.support.dashboard import eval_report
-
-
-def method(body: str, args: str = "self, xs") -> str:
-    return f"def f({args}):\n" + "".join(f"    {line}\n" for line in body.splitlines())
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "kind"),
-    [
-        ("return sum(xs) / (len(xs) - 1)", "return sum(xs) / len(xs)", "off by one"),
-        ("return xs[0] < xs[1]", "return xs[0] <= xs[1]", "comparison"),
-        (
-            "for i in range(len(xs) - 1):\n    print(xs[i])",
-            "for i in range(len(xs)):\n    print(xs[i])",
-            "loop bound",
-        ),
-        ("return xs[1:]", "return xs[:1]", "indexing"),
-        ("return xs[0]", "if not xs:\n    return None\nreturn xs[0]", "missing case"),
-        ("y = xs\nreturn self", "y = xs\nreturn y", "return value"),
-        ("y = self\nprint(y)", "y = xs\nprint(y)", "wrong variable"),
-        ("return pow(xs, self)", "return pow(self, xs)", "swapped arguments"),
-        ("return xs + self", "return xs - self", "arithmetic operator"),
-        ("return xs and self", "return xs or self", "boolean operator"),
-        ("return 1", "a = 1\nb = 2\nc = 3\nd = 4\nreturn a + b + c + d", "rewrite"),
-    ],
-)
-def test_the_kind_of_fix_is_read_from_the_two_trees(before: str, after: str, kind: str):
-    assert fix_type(method(before), method(after)) == kind
-
-
-def test_unknown_fixes_have_no_kind():
-    same = method("return xs")
-    assert fix_type(same, same) is None
-    assert fix_type(same, "def f(:\n") is None
-    assert fix_type(None, same) is None
-    documented = 'def f(self, xs):\n    """Docs."""\n    return xs\n'
-    assert fix_type(documented, same) is None, "a dropped docstring is no fix"
 
 
 def test_rates_per_day_per_repository_and_per_adapter(tmp_path):

@@ -7,6 +7,7 @@ import contextlib
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,9 +74,8 @@ def broken_items() -> tuple[list[BenchmarkItem], dict[str, str]]:
         source = splice(SHAPES_SOURCE, find_method(SHAPES_SOURCE, qualname), broken)
         path = f"pkg/m{index}.py"
         paths[path] = qualname
-        items.append(
-            BenchmarkItem(method_id, path, qualname, tests, "mutant", source, truth, broken_method=broken)
-        )
+        item = BenchmarkItem(method_id, path, qualname, tests, "mutant", source, truth, "wrong_return")
+        items.append(replace(item, broken_method=broken))
     return items, paths
 
 
@@ -105,6 +105,10 @@ def test_pass_at_k_counts_methods_fixed_within_k_turns(tmp_path):
     assert [m["codebleu"] for m in methods][:2] == [pytest.approx(1.0), pytest.approx(1.0)]
     assert "reasoning" not in summary
     assert [m["turns"] for m in methods] == [1, 3, 4, 2]
+    by_kind = summary["by_fix_type"]  # every item is a wrong return, whose fix is the return value
+    assert by_kind == {"return value": {"n": 4, "fixed": 3, "pass_at": summary["pass_at"]}}
+    whole = replace(items[0], start="generate", operator=None)
+    assert (whole.fix_type, replace(items[0], operator=None).fix_type) == ("body removed", "other")
 
 
 def test_think_mode_reports_reasoning_length(tmp_path):

@@ -22,7 +22,7 @@ from sandbox.runner import run_tests
 from tests.support.repos import SHAPES_SOURCE, SHAPES_TESTS, make_repo
 from training.extract import extract
 from training.generate import GenerationOptions, generate
-from training.mutation import OPERATORS
+from training.mutation import FIX_TYPES, OPERATORS
 from training.records import MethodRecord
 from training.teachers import Teacher, TeacherSpec, load_teacher, parse_teacher
 from training.trajectory_store import ITEMS_FILE, read_done, read_items
@@ -71,6 +71,7 @@ def test_mutation_items_are_rejected_mutants_answered_by_the_ground_truth(
         assert (item["rule"], item["target"], item["teacher"], item["operator"] in OPERATORS) == (
             "a", "ground_truth", "mutation", True
         )  # fmt: skip
+        assert item["fix_type"] == FIX_TYPES[item["operator"]]  # the operator says what kind of fix
         # the mutant really fails its tests, and the feedback is that failure
         mutant = extract_code(messages[2]["content"])
         assert mutant != record.method_text
@@ -130,13 +131,13 @@ def test_retention_rules_and_ground_truth_doubling(shapes_extraction, settings, 
 
     # c: fixed by the first answer -> single-turn generation item, and its ground-truth twin
     c = by[("first-turn", "teacher")]
-    assert (c["rule"], c["turns"]) == ("c", 1)
+    assert (c["rule"], c["turns"], c["fix_type"]) == ("c", 1, None)  # written anew: no one kind
     assert c["messages"] == [*opening, {"role": "assistant", "content": ALTERNATIVE_FIX}]
     assert by[("first-turn", "ground_truth")]["messages"] == [*opening, truth]
 
     # a: failed, then fixed -> the conversation up to the fix, with real feedback
     a = by[("second-turn", "teacher")]
-    assert (a["rule"], a["turns"]) == ("a", 2)
+    assert (a["rule"], a["turns"], a["fix_type"]) == ("a", 2, "return value")  # `return x` fixed
     assert [m["content"] for m in a["messages"][2:3]] == [RETURNS_X]
     assert a["messages"][3]["content"].startswith("Correct the answer. Tests failed:\nTEST_RESULT:\n")
     assert "test_clamp FAILED" in a["messages"][3]["content"]
