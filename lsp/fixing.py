@@ -291,10 +291,16 @@ async def _apply(ls: RepomendServer, running: RunningFix, method: Method, final:
     ls.book.add(fix)
     await ls.send_feedback(fix, ACCEPTED, new_method)
     turns = len(final.get("turns") or [])
-    message = f'fixed `{qualname}` in {_turns(turns)}: its tests pass ("Reject last fix" undoes it)'
+    kind = f" ({final['fix_type']})" if final.get("fix_type") else ""
+    message = f'fixed `{qualname}`{kind} in {_turns(turns)}: its tests pass ("Reject last fix" undoes it)'
     if basis := final.get("basis"):
         message += f"; {basis.get('summary')}, second run {basis.get('second_run') or 'not run'}"
-    return {**tell(ls, Info, message, Status.FIXED), "repairId": repair_id, "applied": True}
+    return {
+        **tell(ls, Info, message, Status.FIXED),
+        "repairId": repair_id,
+        "applied": True,
+        "fixType": final.get("fix_type"),
+    }
 
 
 async def reject_last_fix(ls: RepomendServer, arguments: Sequence[Any]) -> dict:

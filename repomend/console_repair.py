@@ -112,6 +112,7 @@ def report(trajectory: Trajectory, console: Console) -> int:
         console.print(
             f"[green]fixed[/] `{trajectory.qualname}` in {trajectory.turns_used} turn(s), "
             f"{trajectory.seconds:.1f}s ({trajectory.model})"
+            + (f"; fix type: {kind}" if (kind := trajectory.fix_type) else "")
         )
         console.out(trajectory.diff(), highlight=False)
         _print_basis(trajectory, console)

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from repomend.contract.conversation import Message, Mode
 from repomend.contract.verdict import Verdict
+from repomend.fix_types import fix_type
 from repomend.source import find_method, method_text
 from sandbox.results import RunResult
 
@@ -153,6 +154,14 @@ class Trajectory:
         """The verified method as it now reads in the file (docstring kept, file's indentation)."""
         fixed = self.fixed_source
         return None if fixed is None else method_text(fixed, find_method(fixed, self.qualname))
+
+    @property
+    def fix_type(self) -> str | None:
+        """What kind of fix it is (`repomend.fix_types`), from the method as given and the fix;
+        None for a method written from its body removed, which has no one kind."""
+        if self.initial_results is None:
+            return None
+        return fix_type(self.original_method, self.fixed_method)
 
     @property
     def turns_used(self) -> int:

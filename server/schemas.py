@@ -95,6 +95,9 @@ class RepairOut(BaseModel):
     tests: list[str]
     new_method: str | None = Field(description="The verified method text, when fixed")
     diff: str | None = Field(description="Unified diff of the file, when fixed")
+    fix_type: str | None = Field(
+        default=None, description="The kind of fix (off by one, comparison, missing case, ...), when fixed"
+    )
     last_attempt_diff: str | None = None
     failure: str | None = Field(default=None, description="Why the last attempt failed")
     basis: dict | None = Field(

@@ -153,6 +153,7 @@ def record_job(sessions: sessionmaker[Session], job: RepairJob) -> None:
             row.tests = trajectory.tests
             row.new_method = trajectory.fixed_method
             row.diff = trajectory.diff() or None
+            row.fix_type = trajectory.fix_type
             row.basis = trajectory.basis
             row.original_method = trajectory.original_method
             row.messages = [dict(message) for message in trajectory.messages]

@@ -86,6 +86,7 @@ def repair_out(row: Repair, job: RepairJob | None) -> RepairOut:
         tests=list(row.tests or (job.request.tests if job else [])),
         new_method=row.new_method,
         diff=row.diff,
+        fix_type=row.fix_type or (trajectory.fix_type if trajectory is not None else None),
         last_attempt_diff=last_attempt_diff,
         failure=failure,
         basis=row.basis or (trajectory.basis if trajectory is not None else None),

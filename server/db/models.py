@@ -215,6 +215,9 @@ class Repair(Base):
     messages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     """The conversation as the model saw it (reasoning stripped): accepted fixes train from it."""
     diff: Mapped[str | None] = mapped_column(Text)
+    fix_type: Mapped[str | None] = mapped_column(String(64))
+    """What kind of fix it made (`repomend.fix_types`: off by one, comparison, ...); set when fixed.
+    Rows from before the column have None: the dashboard reads their kind from the two methods."""
     basis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """What the outcome rests on: the tests that ran and passed, the reference, the second run."""
     error_code: Mapped[str | None] = mapped_column(String(100))

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from repomend.fix_types import fix_type
 from server import adapters
 from server.db.models import (
     Adapter,
@@ -35,7 +36,16 @@ from server.retraining.pipeline import SPANS
 from server.retraining.policy import policy_of
 from server.retraining.runs import LIVE
 from server.ui.charts import Chart, line_chart
-from repomend.fix_types import fix_type
+
+
+def stored_fix_type(
+    status: RepairStatus | str, stored: str | None, original: str | None, fixed: str | None
+) -> str | None:
+    """The kind of fix a repair stored; read from its two methods for rows from before it did."""
+    if status != RepairStatus.FIXED:
+        return None
+    return stored or fix_type(original, fixed)
+
 
 PAGE_SIZE = 50
 RATE_DAYS = 90
@@ -309,6 +319,7 @@ def repairs_page(
             Repair.original_method,
             Repair.new_method,
             Feedback.verdict,
+            Repair.fix_type,
         )
         .join(Repository, Repository.id == Repair.repository_id)
         .outerjoin(Adapter, Adapter.id == Repair.adapter_id)
@@ -337,7 +348,7 @@ def repairs_page(
                 turns=count,
                 tests_ran=ran,
                 tests_passed=passed,
-                fix_type=fix_type(row[10], row[11]) if status_value == RepairStatus.FIXED else None,
+                fix_type=stored_fix_type(status_value, row[13], row[10], row[11]),
                 verdict=row[12].value if row[12] is not None else None,
                 seconds=row[8],
                 error_code=row[9],
@@ -413,9 +424,7 @@ def repair_view(session: Session, repair_id: int) -> RepairView:
     return RepairView(
         repair=repair,
         turns=turns,
-        fix_type=fix_type(repair.original_method, repair.new_method)
-        if repair.status is RepairStatus.FIXED
-        else None,
+        fix_type=stored_fix_type(repair.status, repair.fix_type, repair.original_method, repair.new_method),
         diff_lines=diff_lines(repair.diff),
         last_attempt=chosen[-1].candidate if unfixed else None,
         failure=chosen[-1].feedback if unfixed else None,

@@ -66,10 +66,12 @@ async def test_fix_is_applied_to_the_method_only_and_undoing_it_rejects_it(
     messages = progress_messages(editor)
     assert any(m.startswith("turn 1 of 5: asking the model") for m in messages)
     assert any(m.startswith("turn 1 of 5: passed (") and "2 tests passed, 0 failed" in m for m in messages)
-    assert any("fixed `Stats.mean`" in m.message for m in editor.messages)
+    assert any("fixed `Stats.mean` (off by one)" in m.message for m in editor.messages)
+    assert result["fixType"] == "off by one"  # `/ (len(self.xs) - 1)` became `/ len(self.xs)`
 
     repair = repomend_server.repair(result["repairId"])
     assert repair["status"] == "fixed" and repair["path"] == "pkg/stats.py"
+    assert repair["fix_type"] == "off by one"
     feedback = repomend_server.feedback(result["repairId"])
     assert feedback is not None and feedback["verdict"] == "accepted"
     assert "return sum(self.xs) / len(self.xs)" in feedback["final_text"]

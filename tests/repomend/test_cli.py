@@ -97,6 +97,7 @@ def test_repair_prints_the_verified_diff_and_applies_it(capsys, stats_repo, scri
     assert "tests (coverage: 2 test(s) execute `Stats.mean`)" in out
     assert "turn 1/3: tests fail (1 passed, 1 failed)" in out
     assert "turn 2/3: tests pass (2 passed, 0 failed)" in out
+    assert "fix type: off by one" in out
     assert "+        return sum(self.xs) / len(self.xs)" in out
     assert "return sum(self.xs) / len(self.xs)" in (stats_repo / "pkg/stats.py").read_text()
 

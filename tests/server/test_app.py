@@ -48,6 +48,7 @@ def test_repair_waits_for_a_verified_fix_and_takes_feedback(client):
     client.app.state.repomend.queue.forget(result["id"])
     shown = client.get(f"/v1/repairs/{result['id']}", headers=USER).json()
     assert shown["status"] == "fixed" and shown["diff"] == result["diff"]
+    assert result["fix_type"] == shown["fix_type"] == "off by one"  # stored with the row
     assert [(t["tests_passed"], t["tests_failed"]) for t in shown["turns"]] == [(1, 1), (2, 0)]
 
     accepted = {"verdict": "accepted", "final_text": result["new_method"]}
