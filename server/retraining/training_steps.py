@@ -117,12 +117,12 @@ def dataset(context: JobContext, state: StepOutputs) -> dict:
     sources = [state.trajectories, *([state.accepted] if state.accepted else [])]
     reasoner = None
     if context.policy.mode != DatasetMode.NO_THINK:
-        reasoner = load_teacher(parse_teacher("student"), context.settings)
+        reasoner = load_teacher(parse_teacher(reasoning_teacher(context.policy)), context.settings)
     try:
         built = build_dataset(
             sources,
             settings=context.settings,
-            options=DatasetOptions(mode=context.policy.mode),
+            options=DatasetOptions(mode=context.policy.mode, compress=True),
             reasoning_teacher=reasoner,
             out=context.folder / "dataset",
             progress=False,
@@ -133,6 +133,14 @@ def dataset(context: JobContext, state: StepOutputs) -> dict:
     state.dataset = built.folder
     counts = built.manifest.get("counts", {})
     return {"version": built.manifest.get("version"), **state.from_use, "counts": counts}
+
+
+def reasoning_teacher(policy: RetrainingPolicy) -> str:
+    """Who writes think-mode items' reasoning: the policy's first local model teacher (shown the
+    answer, compressed to `DatasetOptions.compress_tokens`), else the student itself."""
+    from training.teachers import LOCAL_PREFIX
+
+    return next((t for t in policy.teachers if t.startswith(LOCAL_PREFIX)), "student")
 
 
 def _gather_from_use(context: JobContext, state: StepOutputs) -> None:

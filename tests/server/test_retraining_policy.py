@@ -24,3 +24,22 @@ def test_sft_fields_default_to_the_sft_config_and_make_one():
 def test_grpo_takes_the_jobs_steps_method_cap_and_seed():
     config = RetrainingPolicy(grpo_steps=7, max_methods=4, seed=2).grpo_config()
     assert config == RLConfig(max_steps=7, max_methods=4, seed=2)
+
+
+def test_think_items_get_their_reasoning_from_the_local_teacher_when_there_is_one():
+    from server.retraining.training_steps import reasoning_teacher
+
+    assert reasoning_teacher(RetrainingPolicy()) == "local:qwen2.5-coder-1.5b"  # the defaults have it
+    assert reasoning_teacher(RetrainingPolicy(teachers=["mutation"])) == "student"
+
+
+def test_model_teachers_repair_a_fixed_sample_spread_over_the_training_methods():
+    from server.retraining.training_steps import model_teacher_methods
+
+    methods = [f"pkg/m{i // 10}.py::f{i}" for i in range(40)]
+    chosen = model_teacher_methods(methods, RetrainingPolicy(model_teacher_methods=12, seed=3))
+    assert len(chosen) == 12 and chosen == [m for m in methods if m in chosen]  # in the given order
+    assert chosen == model_teacher_methods(methods, RetrainingPolicy(model_teacher_methods=12, seed=3))
+    assert len({m.split("::")[0] for m in chosen}) > 1  # not the first file's methods only
+    assert model_teacher_methods(methods[:5], RetrainingPolicy()) == methods[:5]
+    assert model_teacher_methods(methods, RetrainingPolicy(model_teacher_methods=None)) == methods
