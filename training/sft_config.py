@@ -33,7 +33,10 @@ class SFTConfig:
           context. Prompts hold at most `FILE_CONTEXT_CHARS` of the file (about 1,000 tokens of
           code) plus up to 3,000 characters of test output per turn.
 
-        > The adapter: lora_r, lora_alpha, lora_dropout, target_modules.
+        > The adapter: lora_r, lora_alpha, lora_dropout, target_modules, upper_layers. With
+          `upper_layers` the lower layers have no LoRA weights and their activations take no part in
+          the backward pass (the embeddings' output does not require gradients), which saves the
+          backward through them.
 
         > Run-time: seed, gradient_checkpointing, logging_steps, extra. Checkpointing recomputes
           activations in the backward pass: measured on SmolLM2-135M, CPU, one 2,048-token row,
@@ -59,6 +62,13 @@ class SFTConfig:
     lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
     target_modules: tuple[str, ...] = field(
         default=ATTENTION_PROJECTIONS, metadata={"help": "modules that get LoRA weights"}
+    )
+    upper_layers: int | None = field(
+        default=None,
+        metadata={
+            "help": "LoRA on the top N decoder layers only, so the backward pass stops below them "
+            "(less compute per step on a CPU); None = every layer"
+        },
     )
     seed: int = field(default=0, metadata={"help": "seed of the adapter's initialisation and data order"})
     gradient_checkpointing: bool = field(
@@ -86,6 +96,8 @@ class SFTConfig:
             raise SFTError("lora r, max length and learning rate must be positive")
         if not self.target_modules:
             raise SFTError("name at least one target module")
+        if self.upper_layers is not None and self.upper_layers < 1:
+            raise SFTError("upper layers must be at least 1 (or None for every layer)")
 
     @property
     def gradient_accumulation_steps(self) -> int:
@@ -97,15 +109,21 @@ class SFTConfig:
         data["gradient_accumulation_steps"] = self.gradient_accumulation_steps
         return data
 
-    def lora(self) -> Any:
-        """PEFT's LoraConfig for a causal language model."""
+    def lora(self, num_layers: int | None = None) -> Any:
+        """PEFT's LoraConfig for a causal language model of `num_layers` decoder layers."""
         from peft import LoraConfig
 
+        layers = None
+        if self.upper_layers is not None:
+            if num_layers is None:
+                raise SFTError("LoRA on the upper layers needs the model's number of layers")
+            layers = list(range(max(0, num_layers - self.upper_layers), num_layers))
         return LoraConfig(
             r=self.lora_r,
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
             target_modules=list(self.target_modules),
+            layers_to_transform=layers,
             bias="none",
             task_type="CAUSAL_LM",
         )

@@ -121,6 +121,8 @@ def build_trainer(
     gpu = torch.cuda.is_available()
     train = Dataset.from_list([row.as_dict() for row in data.train])
     validation = Dataset.from_list([row.as_dict() for row in data.validation]) if data.validation else None
+    if config.upper_layers is not None:
+        callbacks = [*(callbacks or []), _no_backward_below_the_adapter()]
     return SFTTrainer(
         model=model,
         args=config.sft_arguments(
@@ -129,9 +131,27 @@ def build_trainer(
         train_dataset=train,
         eval_dataset=validation,
         processing_class=tokenizer,
-        peft_config=config.lora(),
+        peft_config=config.lora(getattr(model.config, "num_hidden_layers", None)),
         callbacks=callbacks,
     )
+
+
+def _no_backward_below_the_adapter() -> Any:
+    """A callback that detaches the embeddings' output again. For LoRA with checkpointing, PEFT, TRL
+    and transformers each hook the embeddings so that their output requires gradients (so that
+    gradients reach adapters in the lowest layer), and the hooks pile up. With LoRA on the upper
+    layers only nothing below needs them: detached, the backward pass stops at the first adapted
+    layer. Registered when training begins, after theirs, so it runs last; checkpointing stays
+    correct because transformers runs it non-reentrant."""
+    from transformers import TrainerCallback
+
+    class NoBackwardBelow(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            model = kwargs.get("model")
+            if model is not None:
+                model.get_input_embeddings().register_forward_hook(lambda _m, _i, out: out.detach())
+
+    return NoBackwardBelow()
 
 
 def _measure() -> Any:

@@ -26,7 +26,7 @@ MODEL_TEACHER_METHODS = 12
 """A model teacher costs minutes per method on a laptop's CPU (up to 5 turns, twice: from the body
 removed and from a mutant); mutation covers the rest in seconds."""
 
-SFT_FIELDS = ("epochs", "max_steps", "learning_rate", "warmup_steps")
+SFT_FIELDS = ("epochs", "max_steps", "learning_rate", "warmup_steps", "upper_layers")
 """Policy fields that are `SFTConfig` fields of the same name, default and help."""
 
 
@@ -65,6 +65,7 @@ class RetrainingPolicy(BaseModel):
     max_steps: int | None = _sft("max_steps", ge=1)
     learning_rate: float = _sft("learning_rate", gt=0, le=1e-2)
     warmup_steps: int = _sft("warmup_steps", ge=0)
+    upper_layers: int | None = _sft("upper_layers", ge=1)
     max_length: int | None = Field(
         default=None,
         ge=256,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,33 @@ def test_default_model_trains_and_serves_an_adapter(tmp_path):
         assert answer.completion_tokens > 0
     finally:
         backend.close()
+
+
+def test_lora_on_the_upper_layers_leaves_the_lower_ones_out_of_the_backward_pass(tiny_chat_model, tmp_path):
+    """What saves the time: below the adapted layers no activation requires a gradient, so autograd
+    has nothing to do there; the adapted layer still learns."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    data = load_sft_data(write_dataset(tmp_path / "ds", train=4, validation=0))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
+
+    def train(config: SFTConfig, work: str) -> tuple[object, list[bool]]:
+        model = AutoModelForCausalLM.from_pretrained(tiny_chat_model)
+        trainer = build_trainer(data, tokenizer, model, config, tmp_path / work, progress=False)
+        needs_grad: list[bool] = []
+        lowest = next(m for name, m in trainer.model.named_modules() if name.endswith("layers.0"))
+        lowest.register_forward_hook(lambda _m, _i, out: needs_grad.append(out[0].requires_grad))
+        trainer.train()
+        return trainer.model, needs_grad
+
+    upper = replace(SMALL, upper_layers=1)
+    model, needs_grad = train(upper, "upper")
+    lora = [name for name, _ in model.named_parameters() if "lora_" in name]
+    adapted = {name.split(".layers.")[1].split(".")[0] for name in lora}
+    assert adapted == {"1"}  # the tiny model has two layers: only the top one has LoRA weights
+    assert needs_grad and not any(needs_grad)
+    lora_b = [p for name, p in model.named_parameters() if "lora_B" in name]
+    assert lora_b and all(p.abs().sum() > 0 for p in lora_b)  # B starts at zero: it was trained
+
+    _, needs_grad = train(SMALL, "all")
+    assert needs_grad and all(needs_grad)  # every layer adapted: the backward goes all the way down
