@@ -87,6 +87,8 @@ def generate(context: JobContext, state: StepOutputs) -> dict:
     finally:
         for teacher in teachers:
             teacher.close()
+    if not summaries:
+        raise ValueError("the repository has no training methods for the teachers (all are held out)")
     state.trajectories = summaries[-1].folder
     if not any(s.items_written or s.units_skipped for s in summaries):
         errors = [e for s in summaries for e in s.errors]
