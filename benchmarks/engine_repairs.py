@@ -40,6 +40,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from repomend.backends import load_backend
 from repomend.backends.base import Backend, Completion, GenerationConfig
 from repomend.contract.conversation import Message, Mode
 from repomend.settings import SandboxSettings, Settings
+from training.evaluate import pass_at_k
 
 PACKAGES.setdefault("toolz", {"version": "1.0.0", "requirements": ["pytest", "coverage"]})
 MODELS = "smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b"
@@ -125,17 +127,25 @@ def switch_off(parts: list[str]) -> None:
     prompts.iteration_prompt = iteration_prompt
 
 
-def bootstrap(fixed_at: list[int | None], k: int, rounds: int = 2000, seed: int = 0) -> tuple[float, float]:
-    rng = random.Random(seed)
+def fixed_within(f: int | None, k: int) -> int:
+    """1 when a method fixed at turn `f` (None: never) counts for Pass@k."""
+    return int(f is not None and f <= k)
+
+
+def resampled_interval(
+    n: int, statistic: Callable[[list[int]], float], rounds: int = 2000
+) -> tuple[float, float]:
+    """95% bootstrap interval of `statistic` over the methods' indices resampled with replacement."""
+    rng = random.Random(0)
+    values = sorted(statistic([rng.randrange(n) for _ in range(n)]) for _ in range(rounds))
+    return values[int(0.025 * rounds)], values[int(0.975 * rounds) - 1]
+
+
+def bootstrap(fixed_at: list[int | None], k: int) -> tuple[float, float]:
     n = len(fixed_at)
     if not n:
         return (0.0, 0.0)
-    values = []
-    for _ in range(rounds):
-        sample = [fixed_at[rng.randrange(n)] for _ in range(n)]
-        values.append(sum(1 for f in sample if f is not None and f <= k) / n)
-    values.sort()
-    return values[int(0.025 * rounds)], values[int(0.975 * rounds) - 1]
+    return resampled_interval(n, lambda sample: sum(fixed_within(fixed_at[i], k) for i in sample) / n)
 
 
 def extraction(name: str, work: Path, settings: Settings, seed: int) -> Path:
@@ -177,10 +187,9 @@ def pooled_figures(methods: list[dict[str, Any]], turns: int) -> dict[str, Any]:
     fixed_at = [m["fixed_at"] for m in methods]
     n = len(fixed_at)
     pooled = {}
-    for k in range(1, turns + 1):
-        value = sum(1 for f in fixed_at if f is not None and f <= k) / n if n else 0.0
-        low, high = bootstrap(fixed_at, k)
-        pooled[str(k)] = {"value": round(value, 3), "ci95": [round(low, 3), round(high, 3)]}
+    for k, value in pass_at_k(methods, turns).items():
+        low, high = bootstrap(fixed_at, int(k))
+        pooled[k] = {"value": round(value, 3), "ci95": [round(low, 3), round(high, 3)]}
     fixed_turns = [f for f in fixed_at if f]
     answers = sum(m.get("answers", 0) for m in methods)
     echoes = sum(m.get("echoes", 0) for m in methods)
@@ -214,22 +223,15 @@ def stored_methods(work: Path, packages: list[str], model: str, run: str) -> dic
     return found
 
 
-def paired_difference(a: list[int | None], b: list[int | None], k: int, rounds: int = 2000) -> dict[str, Any]:
+def paired_difference(a: list[int | None], b: list[int | None], k: int) -> dict[str, Any]:
     """Pass@k of `b` minus `a` on the same methods, with a 95% bootstrap interval (methods resampled)."""
-    rng = random.Random(0)
     n = len(a)
 
-    def passed(run: list[int | None], i: int) -> int:
-        return int(run[i] is not None and run[i] <= k)
+    def difference(sample: Iterable[int]) -> float:
+        return sum(fixed_within(b[i], k) - fixed_within(a[i], k) for i in sample) / n
 
-    diffs = []
-    for _ in range(rounds):
-        sample = [rng.randrange(n) for _ in range(n)]
-        diffs.append(sum(passed(b, i) - passed(a, i) for i in sample) / n)
-    diffs.sort()
-    value = sum(passed(b, i) - passed(a, i) for i in range(n)) / n
-    return {"value": round(value, 3), "ci95": [round(diffs[int(0.025 * rounds)], 3),
-                                               round(diffs[int(0.975 * rounds) - 1], 3)]}  # fmt: skip
+    low, high = resampled_interval(n, difference)
+    return {"value": round(difference(range(n)), 3), "ci95": [round(low, 3), round(high, 3)]}
 
 
 def compare(

@@ -29,7 +29,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from repomend.backends.base import Backend, Completion, GenerationConfig
 from repomend.contract.conversation import Message, Mode
@@ -37,7 +37,7 @@ from repomend.settings import Settings
 from training.errors import TeacherError
 
 TeacherKind = Literal["openai", "local", "student", "mutation"]
-KINDS: tuple[TeacherKind, ...] = ("openai", "local", "student", "mutation")
+KINDS: tuple[TeacherKind, ...] = get_args(TeacherKind)
 BUILTIN = ("student", "mutation")
 LOCAL_PREFIX = "local:"
 
