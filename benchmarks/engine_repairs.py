@@ -234,11 +234,43 @@ def paired_difference(a: list[int | None], b: list[int | None], k: int) -> dict[
     return {"value": round(difference(range(n)), 3), "ci95": [round(low, 3), round(high, 3)]}
 
 
+def stored_fix_types(work: Path, packages: list[str], limit: int, seed: int, start: str) -> dict[str, str]:
+    """The fix type each replayed method needs, by `package:id`, from the stored benchmarks (so
+    reports written before fix types were recorded are grouped too)."""
+    from training.benchmark import Benchmark
+
+    kinds: dict[str, str] = {}
+    for name in packages:
+        stored = fixed_benchmark(work, name, limit, seed, start)
+        if stored.is_file():
+            data = json.loads(stored.read_text(encoding="utf-8"))
+            replay = Benchmark.from_dict(data["benchmark"], Path(data["repository"]))
+            kinds.update({f"{name}:{item.id}": item.fix_type for item in replay.items})
+    return kinds
+
+
+def figures_by_fix_type(
+    methods: dict[str, dict[str, Any]], kinds: dict[str, str], turns: int
+) -> dict[str, dict[str, Any]]:
+    """Methods, fixes and Pass@k per fix type, over methods keyed by `package:id`."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for key, method in methods.items():
+        groups.setdefault(kinds.get(key, "other"), []).append(method)
+    return {
+        kind: {
+            "n": len(group),
+            "fixed": sum(1 for m in group if m["fixed_at"]),
+            "pass_at": pass_at_k(group, turns),
+        }
+        for kind, group in sorted(groups.items())
+    }
+
+
 def compare(
-    work: Path, packages: list[str], models: list[str], runs: list[str], turns: int
+    work: Path, packages: list[str], models: list[str], runs: list[str], turns: int, kinds: dict[str, str]
 ) -> dict[str, Any]:
-    """Pooled figures of each stored run and, against the first, the paired difference, on the
-    methods every run has (no model is run)."""
+    """Pooled figures of each stored run (also per fix type) and, against the first, the paired
+    difference, on the methods every run has (no model is run)."""
     out: dict[str, Any] = {}
     for model in models:
         stored = {run: stored_methods(work, packages, model, run) for run in runs}
@@ -250,6 +282,9 @@ def compare(
         for run in runs:
             methods = [stored[run][key] for key in shared]
             rows[run] = pooled_figures(methods, turns)
+            rows[run]["by_fix_type"] = figures_by_fix_type(
+                {key: stored[run][key] for key in shared}, kinds, turns
+            )
             if run != runs[0]:
                 fixed_at = [m["fixed_at"] for m in methods]
                 rows[run]["difference_vs_" + runs[0]] = {
@@ -294,8 +329,9 @@ def main() -> int:
                         "difference against the first, on the methods all of them have")  # fmt: skip
     args = parser.parse_args()
     if args.compare:
-        runs = args.compare.split(",")
-        figures = compare(args.work, args.packages.split(","), args.models.split(","), runs, args.turns)
+        runs, packages = args.compare.split(","), args.packages.split(",")
+        kinds = stored_fix_types(args.work, packages, args.limit, args.seed, args.start)
+        figures = compare(args.work, packages, args.models.split(","), runs, args.turns, kinds)
         print(json.dumps(figures, indent=2))
         return 0
     switch_off([part for part in args.without.split(",") if part])
@@ -329,8 +365,9 @@ def main() -> int:
                         continue
                 started = time.perf_counter()
                 report = evaluate(folder, [ModelUnderTest(BASE)], [mode], settings=model_settings,
-                                  backend=backend, turns=args.turns, workers=args.workers, limit=args.limit,
-                                  seed=args.seed, start=args.start, benchmark=replay,
+                                  backend=backend, turns=args.turns, samples=args.samples,
+                                  workers=args.workers, limit=args.limit, seed=args.seed,
+                                  start=args.start, benchmark=replay,
                                   progress=False)  # fmt: skip
                 report_path.write_text(report.to_json(), encoding="utf-8")
                 if replay is None:

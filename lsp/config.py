@@ -31,7 +31,7 @@ class LspConfig:
     mode: Mode = Mode.NO_THINK
     """Mode of "Fix this method"; "Fix this method (think)" always thinks."""
     max_turns: int | None = None
-    """Model turns per repair; None = the server's default."""
+    """Model turns per repair; None (or 0 in the editor's settings) = the server's default."""
 
 
 _KEYS = {
@@ -76,10 +76,13 @@ def merge(config: LspConfig, options: Any) -> tuple[LspConfig, list[str]]:
                 if _text(value) is not None:
                     problems.append(f"repomend.mode must be one of {', '.join(sorted(Mode))}, not {value!r}")
         elif field == "max_turns":
-            if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_TURNS_LIMIT:
-                updates["max_turns"] = value
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TURNS_LIMIT:
+                updates["max_turns"] = value or None
             else:
-                problems.append(f"repomend.maxTurns must be a whole number from 1 to {MAX_TURNS_LIMIT}")
+                problems.append(
+                    f"repomend.maxTurns must be a whole number from 1 to {MAX_TURNS_LIMIT}"
+                    " (0: the server's default)"
+                )
         elif field == "server_url":
             url = _text(value)
             if url is None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from repomend.contract.conversation import Mode
@@ -18,6 +18,12 @@ DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 """Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF), pulled once by the set-up; `repomend models` lists others."""
 
 Engine = Literal["llamacpp", "transformers", "openai"]
+
+TURNS_BY_ENGINE: dict[str, tuple[int, int]] = {"llamacpp": (3, 2), "transformers": (5, 1), "openai": (5, 1)}
+"""(max_turns, samples_per_turn) each engine starts from, when the user sets neither: on
+llama.cpp two samples of a turn decode side by side in two slots for little more than the time of
+one, and 3 turns × 2 samples fixed more methods than 5 × 1 (`benchmarks/engine_repairs.py
+--turns T --samples S`); the other engines are unmeasured and keep one sample per turn."""
 
 
 def _default_data_dir() -> Path:
@@ -107,7 +113,9 @@ class Settings(BaseSettings):
 
     mode: Mode = Mode.NO_THINK
     max_turns: int = 5
+    """Model turns per repair; the default depends on the engine (`TURNS_BY_ENGINE`)."""
     samples_per_turn: int = 1
+    """Answers sampled and tested per turn; the default depends on the engine (`TURNS_BY_ENGINE`)."""
     max_new_tokens: int = 768
     thinking_budget: int = 512
     temperature: float = 0.0
@@ -117,6 +125,15 @@ class Settings(BaseSettings):
 
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_turns(cls, data: Any) -> Any:
+        """Each of turns and samples the user left unset takes its engine's default."""
+        if not isinstance(data, dict):
+            return data
+        turns, samples = TURNS_BY_ENGINE.get(str(data.get("engine", "llamacpp")), (5, 1))
+        return {"max_turns": turns, "samples_per_turn": samples, **data}
 
     @property
     def model_cache_dir(self) -> Path:

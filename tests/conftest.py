@@ -18,7 +18,15 @@ def stats_repo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", sandbox=SandboxSettings(wall_seconds=30), _env_file=None)
+    """One answer per turn, so a scripted model's replies are its turns in order (each engine's
+    own default is tested in tests/repomend/test_settings.py)."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        sandbox=SandboxSettings(wall_seconds=30),
+        max_turns=5,
+        samples_per_turn=1,
+        _env_file=None,
+    )
 
 
 @pytest.fixture

@@ -351,6 +351,7 @@ def evaluate(
     settings: Settings,
     backend: Backend | None = None,
     turns: int = 5,
+    samples: int = 1,
     workers: int = 2,
     limit: int | None = None,
     start: Start = "mutant",
@@ -364,7 +365,9 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate each model in each mode on the held-out methods of an extraction.
 
-    `backend` defaults to `load_backend(settings)` (closed afterwards); `benchmark` replays the
+    Pass@k counts turns; `samples` answers are tested per turn (one by default, the published
+    protocol, whatever the engine serves with). `backend` defaults to `load_backend(settings)`
+    (closed afterwards); `benchmark` replays the
     inputs of an earlier report instead of breaking the methods again. When `should_cancel`
     turns true, the methods in flight stop at their next turn and `repomend.loop.RepairCancelled`
     is raised (nothing is reported).
@@ -373,8 +376,8 @@ def evaluate(
 
     from training.generate import RunnerPool
 
-    if turns < 1 or workers < 1:
-        raise EvaluationError("--turns and --workers must be at least 1")
+    if turns < 1 or samples < 1 or workers < 1:
+        raise EvaluationError("turns, samples and workers must be at least 1")
     if not models or not modes:
         raise EvaluationError("name at least one model and one mode")
     names = [model.name for model in models]
@@ -425,7 +428,7 @@ def evaluate(
             for model, mode in cells:
                 bar.set_postfix_str(f"{model.name} {mode}")
                 options = RepairOptions.from_settings(
-                    settings, mode=mode, max_turns=turns, adapter=model.adapter
+                    settings, mode=mode, max_turns=turns, samples_per_turn=samples, adapter=model.adapter
                 )
                 cell_started = time.perf_counter()
                 methods = run_cell(
@@ -463,6 +466,7 @@ def evaluate(
         },
         "config": {
             "turns": turns,
+            "samples_per_turn": samples,
             "modes": [str(mode) for mode in modes],
             "workers": size,
             "seed": seed,

@@ -20,7 +20,7 @@ M.defaults = {
     repository = nil, -- registered repository name; default: the root folder's name
     adminToken = nil, -- optional: lets the server find the repository by path among the registered ones
     mode = "no-think", -- "no-think" or "think"
-    maxTurns = 5,
+    maxTurns = nil, -- model turns per repair (1-10); default: the server's
   },
   -- Files or folders marking the repository root, searched upwards from the buffer's file.
   root_markers = { "pyproject.toml", "setup.py", "setup.cfg", ".git" },

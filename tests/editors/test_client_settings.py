@@ -79,4 +79,4 @@ def test_jetbrains_settings_are_valid_for_the_server(name):
     options = json.loads((JETBRAINS / name).read_text())
     config, problems = merge(LspConfig(), options)
     assert problems == []
-    assert (config.server_url, config.mode, config.max_turns) == ("http://127.0.0.1:8765", "no-think", 5)
+    assert (config.server_url, config.mode, config.max_turns) == ("http://127.0.0.1:8765", "no-think", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from lsprotocol import types
@@ -24,9 +25,10 @@ def test_settings_flat_or_nested_with_empty_meaning_default():
     assert (config.server_url, config.token, config.max_turns, problems) == ("http://h:1", "t", 3, [])
     config, problems = merge(config, {"serverUrl": "", "token": "", "repository": None, "mode": "think"})
     assert (config.server_url, config.token, config.mode) == (DEFAULT_SERVER_URL, None, "think")
-    config, problems = merge(config, {"serverUrl": "ftp://x", "maxTurns": 0, "mode": "fast"})
+    config, problems = merge(config, {"serverUrl": "ftp://x", "maxTurns": 11, "mode": "fast"})
     assert config.server_url == DEFAULT_SERVER_URL and config.max_turns == 3 and config.mode == "think"
     assert len(problems) == 3
+    assert merge(config, {"maxTurns": 0}) == (replace(config, max_turns=None), []), "0: the server's default"
 
 
 def test_server_sent_events_are_parsed_like_the_server_writes_them():

@@ -91,7 +91,8 @@ def test_repair_prints_the_verified_diff_and_applies_it(capsys, stats_repo, scri
     from tests.support.repos import FIXED_MEAN, WRONG_MEAN
 
     scripted_model([f"```python\n{WRONG_MEAN}\n```", f"```python\n{FIXED_MEAN}\n```"])
-    code = main(["repair", f"{stats_repo}/pkg/stats.py::Stats.mean", "--apply", "--turns", "3"])
+    target = f"{stats_repo}/pkg/stats.py::Stats.mean"
+    code = main(["repair", target, "--apply", "--turns", "3", "--samples", "1"])
     out = capsys.readouterr().out
     assert code == 0
     assert "tests (coverage: 2 test(s) execute `Stats.mean`)" in out
@@ -112,6 +113,8 @@ def test_unfixed_repair_shows_last_attempt_and_why(capsys, stats_repo, scripted_
             f"{stats_repo}/pkg/stats.py::Stats.mean",
             "--turns",
             "2",
+            "--samples",
+            "1",
             "--tests",
             "tests/test_stats.py::test_mean",
         ]

@@ -201,6 +201,8 @@ def test_evaluation_compares_models_and_modes_on_the_same_broken_methods(evaluat
             start = messages[2]["content"]
             assert any(prompts.history_code(text) == start for text in broken.values())
     assert report.data["models"]["tuned"] == {"adapter": "tuned-adapter"}
+    # Pass@k counts turns of one answer each, though the llama.cpp engine serves two a turn
+    assert report.data["config"]["samples_per_turn"] == 1 and report.data["config"]["engine"] == "llamacpp"
 
 
 def test_report_files(evaluated):

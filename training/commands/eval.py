@@ -28,6 +28,9 @@ def add(commands: argparse._SubParsersAction) -> None:
         "--modes", default=str(Mode.NO_THINK), help="comma-separated: no-think, think (default no-think)"
     )
     parser.add_argument("--turns", type=int, default=5, help="repair turns per method (default 5)")
+    parser.add_argument(
+        "--samples", type=int, default=1, help="answers sampled and tested per turn (default 1)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="methods in parallel (default 2)")
     parser.add_argument("--limit", type=int, help="evaluate a seeded sample of this many held-out methods")
     parser.add_argument(
@@ -98,8 +101,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         modes = [Mode(mode.strip()) for mode in args.modes.split(",") if mode.strip()]
     except ValueError as err:
         raise UserError(f"--modes takes no-think and/or think: {err}") from err
-    if args.turns < 1 or args.workers < 1 or (args.limit is not None and args.limit < 1):
-        raise UserError("--turns, --workers and --limit must be at least 1")
+    if min(args.turns, args.samples, args.workers) < 1 or (args.limit is not None and args.limit < 1):
+        raise UserError("--turns, --samples, --workers and --limit must be at least 1")
     if not (args.extraction / "methods.jsonl").is_file():
         raise UserError(f"{args.extraction} is not an extraction folder (no methods.jsonl)")
     adapters = _adapters(args.adapter)
@@ -127,6 +130,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             modes,
             settings=settings,
             turns=args.turns,
+            samples=args.samples,
             workers=args.workers,
             limit=args.limit,
             start=args.start,

@@ -9,7 +9,6 @@
 export const SECTION = "repomend";
 export const DEFAULT_COMMAND = "repomend";
 export const DEFAULT_SERVER_URL = "http://127.0.0.1:8765";
-export const DEFAULT_MAX_TURNS = 5;
 export const MAX_TURNS_LIMIT = 10;
 export const MODES = ["no-think", "think"] as const;
 
@@ -22,7 +21,8 @@ export interface ServerSettings {
   adminToken?: string;
   repository?: string;
   mode: Mode;
-  maxTurns: number;
+  /** Left out when unset (0): the server then uses its engine's default. */
+  maxTurns?: number;
 }
 
 /** Reads one key of the "repomend" section (e.g. `(key) => config.get(key)`). */
@@ -40,24 +40,27 @@ function mode(value: unknown): Mode {
   return MODES.includes(value as Mode) ? (value as Mode) : "no-think";
 }
 
-function maxTurns(value: unknown): number {
+function maxTurns(value: unknown): number | undefined {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    return DEFAULT_MAX_TURNS;
+    return undefined;
   }
   return Math.min(value, MAX_TURNS_LIMIT);
 }
 
 /**
- * The settings sent to the server. Empty strings count as unset and are left out, so the
- * server applies its own defaults; an unset repository falls back to the workspace folder's
+ * The settings sent to the server. Empty strings and a turn count of 0 count as unset and are
+ * left out, so the server applies its own defaults; an unset repository falls back to the workspace folder's
  * name, the name `repomend` registers a repository under by default.
  */
 export function serverSettings(read: Read, folderName?: string): ServerSettings {
   const settings: ServerSettings = {
     serverUrl: text(read("serverUrl")) ?? DEFAULT_SERVER_URL,
     mode: mode(read("mode")),
-    maxTurns: maxTurns(read("maxTurns")),
   };
+  const turns = maxTurns(read("maxTurns"));
+  if (turns !== undefined) {
+    settings.maxTurns = turns;
+  }
   const token = text(read("token"));
   if (token !== undefined) {
     settings.token = token;

@@ -11,7 +11,6 @@ test("unset settings give the server's defaults and the folder name as repositor
   assert.deepEqual(serverSettings(reader({}), "shop"), {
     serverUrl: "http://127.0.0.1:8765",
     mode: "no-think",
-    maxTurns: 5,
     repository: "shop",
   });
 });
@@ -49,8 +48,8 @@ test("empty strings count as unset and are left out", () => {
 
 test("invalid mode and turn counts fall back to safe values", () => {
   assert.equal(serverSettings(reader({ mode: "deep" })).mode, "no-think");
-  assert.equal(serverSettings(reader({ maxTurns: 0 })).maxTurns, 5);
-  assert.equal(serverSettings(reader({ maxTurns: 2.5 })).maxTurns, 5);
+  assert.ok(!("maxTurns" in serverSettings(reader({ maxTurns: 0 }))), "0 leaves the turns to the server");
+  assert.ok(!("maxTurns" in serverSettings(reader({ maxTurns: 2.5 }))));
   assert.equal(serverSettings(reader({ maxTurns: 99 })).maxTurns, 10);
 });
 
