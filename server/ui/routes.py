@@ -408,6 +408,7 @@ def _engine(request: Request, s: Session) -> dict[str, Any]:
         "backend": settings.engine,
         "mode": str(settings.mode),
         "max_turns": settings.max_turns,
+        "samples_per_turn": settings.samples_per_turn,
         "loaded_adapters": backend.loaded_adapters(),
         "queue_depth": state.queue.depth,
         "running": state.queue.running,

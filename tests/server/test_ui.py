@@ -215,6 +215,7 @@ def test_the_pages_show_what_is_stored(ui):
 
     engine = client.get("/ui/engine", headers=USER).text
     assert 'id="engine-model">scripted' in engine
+    assert "at most 5 turns × 1 answer<" in engine, "the server's own turns and samples"
     assert re.search(r"<td>\d+\.\d</td></tr>", engine), "tokens per second from the stored attempts"
 
     assert client.get("/ui/repairs/999999", headers=USER).status_code == 404
