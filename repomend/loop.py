@@ -245,7 +245,12 @@ def _prepare(
         return attempt
     if answer.key in tested:
         attempt.repeat = True
-        attempt.rejection = "the answer repeats code that was already tested"
+        # a key whose feedback is not in yet belongs to another answer of this very turn
+        attempt.rejection = (
+            "the answer repeats another answer of this turn"
+            if tested[answer.key] is None
+            else "the answer repeats code that was already tested"
+        )
         return attempt
     tested[answer.key] = None
     return attempt

@@ -248,6 +248,7 @@ def test_best_of_n_keeps_the_passing_sample(stats_repo, run):
     turn = trajectory.turns[0]
     assert turn.chosen == 1 and turn.answer.candidate == FIXED_MEAN
     assert turn.attempts[2].repeat and turn.attempts[2].results is None  # same as sample 1
+    assert turn.attempts[2].rejection == "the answer repeats another answer of this turn"
     # first sample greedy, the others sampled
     temperatures = [call[2].temperature for call in backend.calls]
     assert temperatures == [0.0, 0.7]
