@@ -52,7 +52,7 @@ from repomend.backends import load_backend
 from repomend.backends.base import Backend, Completion, GenerationConfig
 from repomend.contract.conversation import Message, Mode
 from repomend.settings import SandboxSettings, Settings
-from training.evaluate import pass_at_k
+from training.evaluate import pass_at_by_kind, pass_at_k
 
 PACKAGES.setdefault("toolz", {"version": "1.0.0", "requirements": ["pytest", "coverage"]})
 MODELS = "smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b"
@@ -249,23 +249,6 @@ def stored_fix_types(work: Path, packages: list[str], limit: int, seed: int, sta
     return kinds
 
 
-def figures_by_fix_type(
-    methods: dict[str, dict[str, Any]], kinds: dict[str, str], turns: int
-) -> dict[str, dict[str, Any]]:
-    """Methods, fixes and Pass@k per fix type, over methods keyed by `package:id`."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for key, method in methods.items():
-        groups.setdefault(kinds.get(key, "other"), []).append(method)
-    return {
-        kind: {
-            "n": len(group),
-            "fixed": sum(1 for m in group if m["fixed_at"]),
-            "pass_at": pass_at_k(group, turns),
-        }
-        for kind, group in sorted(groups.items())
-    }
-
-
 def compare(
     work: Path, packages: list[str], models: list[str], runs: list[str], turns: int, kinds: dict[str, str]
 ) -> dict[str, Any]:
@@ -282,8 +265,8 @@ def compare(
         for run in runs:
             methods = [stored[run][key] for key in shared]
             rows[run] = pooled_figures(methods, turns)
-            rows[run]["by_fix_type"] = figures_by_fix_type(
-                {key: stored[run][key] for key in shared}, kinds, turns
+            rows[run]["by_fix_type"] = pass_at_by_kind(
+                ((kinds.get(key, "other"), stored[run][key]) for key in shared), turns
             )
             if run != runs[0]:
                 fixed_at = [m["fixed_at"] for m in methods]

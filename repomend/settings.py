@@ -20,7 +20,7 @@ DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 Engine = Literal["llamacpp", "transformers", "openai"]
 
 TURNS_BY_ENGINE: dict[str, tuple[int, int]] = {"llamacpp": (3, 2), "transformers": (5, 1), "openai": (5, 1)}
-"""(max_turns, samples_per_turn) each engine starts from, when the user sets neither: on
+"""(max_turns, samples_per_turn) each engine starts from, for whichever the user leaves unset: on
 llama.cpp two samples of a turn decode side by side in two slots for little more than the time of
 one, and 3 turns × 2 samples fixed more methods than 5 × 1 (`benchmarks/engine_repairs.py
 --turns T --samples S`); the other engines are unmeasured and keep one sample per turn."""
@@ -130,9 +130,10 @@ class Settings(BaseSettings):
     @classmethod
     def _engine_turns(cls, data: Any) -> Any:
         """Each of turns and samples the user left unset takes its engine's default."""
-        if not isinstance(data, dict):
-            return data
-        turns, samples = TURNS_BY_ENGINE.get(str(data.get("engine", "llamacpp")), (5, 1))
+        engine = data.get("engine", cls.model_fields["engine"].default) if isinstance(data, dict) else None
+        if str(engine) not in TURNS_BY_ENGINE:
+            return data  # not a dict, or an unknown engine that validation will refuse
+        turns, samples = TURNS_BY_ENGINE[str(engine)]
         return {"max_turns": turns, "samples_per_turn": samples, **data}
 
     @property

@@ -17,7 +17,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -258,9 +258,14 @@ def by_fix_type(
     """Pass@k per kind of fix the methods needed (`BenchmarkItem.fix_type`): which bugs a model
     repairs and which it does not."""
     kinds = {item.id: item.fix_type for item in items}
+    return pass_at_by_kind(((kinds[method["id"]], method) for method in methods), turns)
+
+
+def pass_at_by_kind(kinded: Iterable[tuple[str, dict[str, Any]]], turns: int) -> dict[str, dict[str, Any]]:
+    """Methods, fixes and Pass@k per kind, over (kind, method result) pairs."""
     groups: dict[str, list[dict[str, Any]]] = {}
-    for method in methods:
-        groups.setdefault(kinds[method["id"]], []).append(method)
+    for kind, method in kinded:
+        groups.setdefault(kind, []).append(method)
     return {
         kind: {
             "n": len(group),

@@ -49,8 +49,8 @@ function maxTurns(value: unknown): number | undefined {
 
 /**
  * The settings sent to the server. Empty strings and a turn count of 0 count as unset and are
- * left out, so the server applies its own defaults; an unset repository falls back to the workspace folder's
- * name, the name `repomend` registers a repository under by default.
+ * left out, so the server applies its own defaults; an unset repository falls back to the
+ * workspace folder's name, the name `repomend` registers a repository under by default.
  */
 export function serverSettings(read: Read, folderName?: string): ServerSettings {
   const settings: ServerSettings = {
