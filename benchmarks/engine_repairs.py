@@ -182,6 +182,19 @@ def fixed_benchmark(work: Path, name: str, limit: int, seed: int, start: str = "
     return work / name / f"benchmark-seed{seed}-limit{limit}{suffix}.json"
 
 
+def adapter_folder(work: Path, name: str, tag: str) -> Path:
+    """Where `adapter_training.py --tag TAG` keeps a package's trajectories, dataset and adapter."""
+    return work / name / f"adapter-{tag}"
+
+
+def reasoning_figures(tokens: list[int]) -> dict[str, Any] | None:
+    """Think-mode reasoning length over every answer that had some."""
+    if not tokens:
+        return None
+    mean = round(statistics.fmean(tokens), 1)
+    return {"answers": len(tokens), "mean": mean, "median": statistics.median(tokens)}
+
+
 def pooled_figures(methods: list[dict[str, Any]], turns: int) -> dict[str, Any]:
     """Pass@k with intervals, echo rate, turns and time over the pooled methods."""
     fixed_at = [m["fixed_at"] for m in methods]
@@ -191,6 +204,7 @@ def pooled_figures(methods: list[dict[str, Any]], turns: int) -> dict[str, Any]:
         low, high = bootstrap(fixed_at, int(k))
         pooled[k] = {"value": round(value, 3), "ci95": [round(low, 3), round(high, 3)]}
     fixed_turns = [f for f in fixed_at if f]
+    reasoning = [t for m in methods for t in m.get("reasoning_tokens", []) if t]
     answers = sum(m.get("answers", 0) for m in methods)
     echoes = sum(m.get("echoes", 0) for m in methods)
     return {
@@ -202,6 +216,9 @@ def pooled_figures(methods: list[dict[str, Any]], turns: int) -> dict[str, Any]:
         "answers": answers,
         "echoes": echoes,
         "errors": sum(1 for m in methods if m["status"] in ("error", "failed")),
+        "exact_match": round(statistics.fmean(m["exact_match"] for m in methods), 3) if methods else None,
+        "codebleu_mean": round(statistics.fmean(m["codebleu"] for m in methods), 3) if methods else None,
+        "reasoning_tokens": reasoning_figures(reasoning),
         "mean_turns_to_fix": round(statistics.fmean(fixed_turns), 2) if fixed_turns else None,
         "seconds_per_method": round(statistics.fmean(m["seconds"] for m in methods), 1) if methods else None,
         "completion_tokens_per_method": round(statistics.fmean(m["completion_tokens"] for m in methods), 1)
@@ -218,7 +235,8 @@ def stored_methods(work: Path, packages: list[str], model: str, run: str) -> dic
     for name in packages:
         report = work / name / f"engine-{model}-{mode}-{tag}.json"
         if report.is_file():
-            cell = json.loads(report.read_text(encoding="utf-8"))["results"]["base"][mode]
+            # One model per report: the base, or the base with the run's adapter.
+            cell = next(iter(json.loads(report.read_text(encoding="utf-8"))["results"].values()))[mode]
             found.update({f"{name}:{m['id']}": m for m in cell["methods"]})
     return found
 
@@ -306,6 +324,9 @@ def main() -> int:
     parser.add_argument("--tag", default="default", help="names this run's result files")
     parser.add_argument("--without", default="", metavar="PART,...",
                         help="leave out parts of the framing: " + ",".join(FRAMING_PARTS))  # fmt: skip
+    parser.add_argument("--adapter", metavar="TAG",
+                        help="serve each package's adapter <work>/<package>/adapter-TAG/adapter "
+                        "(made by adapter_training.py) on the base model")  # fmt: skip
     parser.add_argument("--prepare", action="store_true", help="only fetch and extract the packages")
     parser.add_argument("--compare", metavar="TAG[@MODE],...",
                         help="run nothing: pool the stored runs' reports and give each one's paired "
@@ -347,7 +368,13 @@ def main() -> int:
                     if not replay.items:
                         continue
                 started = time.perf_counter()
-                report = evaluate(folder, [ModelUnderTest(BASE)], [mode], settings=model_settings,
+                served = ModelUnderTest(BASE)
+                if args.adapter:
+                    adapter = adapter_folder(args.work, name, args.adapter) / "adapter"
+                    if not (adapter / "adapter_config.json").is_file():
+                        raise SystemExit(f"no adapter at {adapter}: train it with adapter_training.py")
+                    served = ModelUnderTest(f"adapter-{args.adapter}", str(adapter))
+                report = evaluate(folder, [served], [mode], settings=model_settings,
                                   backend=backend, turns=args.turns, samples=args.samples,
                                   workers=args.workers, limit=args.limit, seed=args.seed,
                                   start=args.start, benchmark=replay,
@@ -358,9 +385,13 @@ def main() -> int:
                     stored.write_text(json.dumps({"benchmark": data["benchmark"],
                                                   "repository": data["extraction"]["repository"]}),
                                       encoding="utf-8")  # fmt: skip
-                cell = report.cell(BASE, mode)
+                cell = report.cell(served.name, mode)
                 methods += cell["methods"]
-                per_package[name] = {"n": cell["n"], "pass_at": cell["pass_at"], "failures": cell["failures"]}
+                per_package[name] = {
+                    "n": cell["n"], "pass_at": cell["pass_at"], "failures": cell["failures"],
+                    "exact_match": cell["exact_match"], "codebleu_mean": round(cell["codebleu_mean"], 3),
+                    "reasoning": cell.get("reasoning"),
+                }  # fmt: skip
                 log(f"{model} on {name}: {cell['fixed']}/{cell['n']} fixed, Pass@1..5 "
                     f"{[round(v, 2) for v in cell['pass_at'].values()]}, "
                     f"{time.perf_counter() - started:.0f} s "
@@ -372,6 +403,7 @@ def main() -> int:
             "mode": str(mode),
             "samples_per_turn": args.samples,
             "without": args.without,
+            "adapter": args.adapter,
             "per_package": per_package,
             "turns": turn_figures(backend.calls),
             "load_average": os.getloadavg(),

@@ -29,7 +29,7 @@ from repomend.source import (
     code_key,
     find_method,
     method_text,
-    remove_body,
+    prompt_view,
     spliced_key,
 )
 from repomend.trajectory import Attempt, Status, Trajectory, Turn
@@ -89,6 +89,9 @@ class RepairRequest:
     ground_truth: str | None = None
     """The known-good method, where there is one (evaluation, training): the screen allows what
     it uses as well as what the method as given uses."""
+    hidden_bodies: Sequence[str] = ()
+    """Methods of the file whose bodies the prompt leaves out while the tests run them (training:
+    the held-out ones, so no training prompt shows their code)."""
 
 
 @dataclass(frozen=True)
@@ -369,7 +372,7 @@ def repair(
         original_source=source,
         original_method=method_text(source, method),
     )
-    stub = remove_body(source, method)
+    stub, line = prompt_view(source, request.qualname, request.hidden_bodies)
     messages = prompts.opening_messages(
         method=method.name,
         class_name=method.class_name,
@@ -377,7 +380,7 @@ def repair(
         docstring=method.docstring,
         file_content=stub,
         path=request.path,
-        line=method.start_line,
+        line=line,
         description=request.description,
     )
     generate_from_scratch = options.start == "generate" or (

@@ -21,7 +21,7 @@ import ast
 import inspect
 import textwrap
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -478,6 +478,20 @@ def remove_body(source: str, method: Method) -> str:
         if doc:
             body = f"{method.body_indent}{doc}{newline}{body}"
     return head + body + _decode(data[method.end_byte :])
+
+
+def prompt_view(source: str, qualname: str, hidden: Collection[str] = ()) -> tuple[str, int]:
+    """What the first-turn prompt shows of the file: `source` with the body of `qualname` and of
+    every `hidden` method removed, and the 0-based line of `qualname`'s `def` there (where the
+    excerpt centres). Training hides its held-out methods this way; serving hides none."""
+    if not hidden:
+        method = find_method(source, qualname)
+        return remove_body(source, method), method.start_line
+    text = source
+    # Bottom-up, so each removal leaves the positions of the ones still to come unchanged.
+    for name in sorted({qualname, *hidden}, key=lambda q: find_method(source, q).start_byte, reverse=True):
+        text = remove_body(text, find_method(text, name))
+    return text, find_method(text, qualname).start_line
 
 
 # --------------------------------------------------------------------------- splicing

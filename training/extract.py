@@ -23,6 +23,7 @@ from repomend.source import Method, SourceError, method_text, parse_methods, rem
 from sandbox.results import RunResult
 from sandbox.workspace import DROPPED_NAMES, SHARED_NAMES
 from training.errors import ExtractionError
+from training.heldout_bodies import hide_heldout_bodies
 from training.records import (
     ExtractionManifest,
     MethodRecord,
@@ -229,7 +230,7 @@ def extract(
         validation_fraction=validation_fraction,
         unit=split_unit,
     )
-    records = [replace(record, split=splits[record.id]) for record, _ in found]
+    records = hide_heldout_bodies([replace(record, split=splits[record.id]) for record, _ in found], repo)
     version = short_hash(*(replace(r, extra={}).to_json() for r in records))  # timings are not content
     folder = out or extraction_dir(settings, repo.name, version)
     commit, dirty = git_state(repo)

@@ -41,7 +41,7 @@ from repomend.loop import (
     sandbox_test_runner,
 )
 from repomend.settings import Settings
-from repomend.source import SourceError, find_method, method_text, remove_body
+from repomend.source import SourceError, find_method, method_text, prompt_view
 from repomend.trajectory import Status, Trajectory
 from sandbox.results import RunResult
 from training.errors import GenerationError
@@ -144,7 +144,7 @@ def current_source(repo: Path, record: MethodRecord) -> str | None:
         method = find_method(source, record.qualname)
         if (
             method_text(source, method) != record.method_text
-            or remove_body(source, method) != record.masked_file
+            or prompt_view(source, record.qualname, record.hidden_bodies)[0] != record.masked_file
         ):
             return None
     except (OSError, UnicodeDecodeError, SourceError):
@@ -272,6 +272,7 @@ def _request(repo: Path, record: MethodRecord, source: str, reference: RunResult
         source=source,
         reference=reference,
         ground_truth=record.method_text,
+        hidden_bodies=record.hidden_bodies,
     )
 
 

@@ -39,13 +39,16 @@ class MethodRecord:
     method_text: str
     """The whole method at column 0: the form the model reads and writes."""
     masked_file: str
-    """The file's content with this method's body removed (what the first-turn prompt shows)."""
+    """The file's content with this method's body removed (what the first-turn prompt shows);
+    in a training record, the held-out methods' bodies of the file are removed too."""
     tests: list[str]
     """pytest node ids whose run executes the body (coverage.py dynamic contexts)."""
     split: Split
     line: int = 0
-    """0-based line of the `def` in the original file."""
+    """0-based line of the `def` in `masked_file` (where the first-turn excerpt centres)."""
     extra: dict = field(default_factory=dict)
+    hidden_bodies: list[str] = field(default_factory=list)
+    """Qualnames of the held-out methods whose bodies `masked_file` leaves out."""
 
     @property
     def name(self) -> str:

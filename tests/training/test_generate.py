@@ -229,6 +229,11 @@ def test_heldout_methods_never_reach_a_teacher(tmp_path, settings):
     items = read_items(folder)
     assert {i["method"] for i in items} == set(records) - heldout
     assert {i["split"] for i in items} <= {"train", "validation"}
+    # nor does any of their code: the prompts leave the held-out bodies out
+    held_out_bodies = [records[i].body.strip() for i in heldout]
+    for item in items:
+        text = "\n".join(m["content"] for m in item["messages"])
+        assert not any(body in text for body in held_out_bodies), item["method"]
 
 
 def test_killed_run_resumes_from_where_it_stopped(shapes_extraction, tmp_path):
