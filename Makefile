@@ -1,4 +1,4 @@
-.PHONY: demo test test-slow lint bench bench-engine bench-training setup editors
+.PHONY: demo test test-slow lint bench bench-engine bench-training bench-adapter setup editors
 
 STAMP := .venv/.installed
 
@@ -38,3 +38,6 @@ bench-training: $(STAMP)
 	.venv/bin/python benchmarks/train_real_packages.py
 	.venv/bin/python benchmarks/retrain_job.py
 	.venv/bin/python benchmarks/grpo_demo.py
+
+bench-adapter: $(STAMP)
+	.venv/bin/python benchmarks/adapter_gain.py

@@ -11,7 +11,7 @@ CodeBLEU, think-mode reasoning tokens and seconds per method. The gain-vs-traini
 (every adapter tag trained so far, the base at 0 tokens) is drawn into `<work>/adapter_gain.png`,
 and everything is written to `<work>/adapter_gain.json`.
 
-Run: `PYTHONPATH=. .venv/bin/python benchmarks/adapter_gain.py [--packages isodate,itsdangerous,toolz]
+Run: `.venv/bin/python benchmarks/adapter_gain.py [--packages isodate,itsdangerous,toolz]
 [--tag t1] [--max-steps 10] [--modes no-think,think] [--starts mutant,generate] [--report-only]`.
 Runs are named `<model>`'s `base-<start>` and `adapter-<tag>-<start>` (think mode: `@think`);
 `--base-run mutant=TAG` reuses a stored base run instead (one made by `engine_repairs.py` with

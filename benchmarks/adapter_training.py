@@ -9,10 +9,10 @@ steps. It prints, and stores in `<work>/<package>/adapter-<tag>/figures.json`: r
 teacher, training tokens, seconds, seconds per step and the load average. Every step is kept and
 reused by the next run with the same tag; delete the folder to start over.
 
-Run: `PYTHONPATH=. .venv/bin/python benchmarks/adapter_training.py [--packages toolz]
-[--tag t1] [--max-steps 10] [--upper-layers 6]`, then
-`PYTHONPATH=. .venv/bin/python benchmarks/engine_repairs.py --limit 10
---models qwen2.5-coder-0.5b --adapter t1 --tag adapter-t1` and `--compare after,adapter-t1`.
+Run: `.venv/bin/python benchmarks/adapter_training.py [--packages toolz] [--tag t1]
+[--max-steps 10] [--upper-layers 6]`, then `.venv/bin/python benchmarks/engine_repairs.py
+--limit 10 --models qwen2.5-coder-0.5b --adapter t1 --tag adapter-t1-mutant` and `--compare
+after,adapter-t1-mutant`; `adapter_gain.py` does all of it for the three models.
 """
 
 from __future__ import annotations
