@@ -172,7 +172,7 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     )
     try:
         check_up_to_date(settings.database_url or default_database_url(settings))  # before the slow load
-        backend = load_model(settings, console)
+        backend = load_model(settings, console, serving=True)
         app = create_app(settings, backend)
     except (ServerConfigError, DatabaseNotMigrated) as err:
         raise UserError(str(err)) from err

@@ -43,12 +43,13 @@ def check_python(repo: Path, python: Path, settings: Settings) -> None:
         raise UserError(problem)
 
 
-def load_model(settings: Settings, console: Console) -> Backend:
-    from repomend.backends import load_backend
+def load_model(settings: Settings, console: Console, *, serving: bool = False) -> Backend:
+    """The model; `serving` (the server) also serves adapters of other bases, started on need."""
+    from repomend.backends import load_backend, serving_backend
 
     with console.status(f"loading {settings.model}"):
         try:
-            return load_backend(settings)
+            return (serving_backend if serving else load_backend)(settings)
         except BackendError as err:
             raise UserError(f"cannot load the model: {err}") from err
 

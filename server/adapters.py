@@ -165,8 +165,8 @@ def register_adapter(
     """Copy a finished adapter folder into the registry as the repository's next version.
 
     Checked first: the PEFT files and `repomend_adapter.json` are there, the manifest parses, and
-    its `base_model` is the served model (`served_models`, default from `settings`) unless
-    `force`. The new version is not activated. Nothing becomes visible unless all of it is there.
+    its `base_model` is the served model (`served_models`, default from `settings`) or a
+    catalogue model the engine can start beside it, unless `force`. The new version is not activated. Nothing becomes visible unless all of it is there.
     """
     repo = _repository(session, repository)
     try:
@@ -183,7 +183,9 @@ def register_adapter(
                 "cannot tell which model the server runs (set REPOMEND_OPENAI_MODEL); "
                 "force to register anyway",
             )
-        if _short(base) not in served:
+        # A catalogue base the server does not run yet is started on first need (`ByBase`).
+        startable = settings.engine != "openai" and catalogue_model(base) is not None
+        if _short(base) not in served and not startable:
             raise ApiError(
                 422,
                 "base_model_mismatch",

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from repomend.backends.adapter_files import ADAPTER_MANIFEST as MANIFEST_FILE
 from training.errors import ManifestError
 
-MANIFEST_FILE = "repomend_adapter.json"
 FORMAT = 1
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
 EVAL_REPORT_FILE = "eval_report.json"

@@ -9,7 +9,7 @@ from repomend.backends.base import Backend, BackendError, Completion, Generation
 if TYPE_CHECKING:
     from repomend.settings import Settings
 
-__all__ = ["Backend", "BackendError", "Completion", "GenerationConfig", "load_backend"]
+__all__ = ["Backend", "BackendError", "Completion", "GenerationConfig", "load_backend", "serving_backend"]
 
 
 def load_backend(settings: Settings) -> Backend:
@@ -27,3 +27,15 @@ def load_backend(settings: Settings) -> Backend:
 
         return TransformersBackend(settings)
     raise BackendError(f"unknown engine {settings.engine!r}; choose llamacpp, transformers or openai")
+
+
+def serving_backend(settings: Settings) -> Backend:
+    """The engine that serves repairs: the served model's, plus, started on first need, the engine
+    of any other base an adapter was trained on (`by_base.ByBase`). An OpenAI-compatible server
+    serves what it was started with, so it is used as it is."""
+    backend = load_backend(settings)
+    if settings.engine == "openai":
+        return backend
+    from repomend.backends.by_base import ByBase
+
+    return ByBase(settings, backend, load_backend)

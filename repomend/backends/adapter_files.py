@@ -7,12 +7,15 @@ names never leave the adapters folder.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from repomend.settings import Settings
 
 ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_MANIFEST = "repomend_adapter.json"
+"""What fine-tuning writes beside the PEFT files: the base model's name, the data, the metrics."""
 _PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _RELATIVE_NAME = re.compile(rf"^{_PART}(?:/{_PART})?$")
 
@@ -31,6 +34,19 @@ def adapter_path(settings: Settings, name: str) -> Path | None:
         return path if (path / ADAPTER_CONFIG).is_file() else None
     except OSError:  # a name too long for the filesystem, a permission error
         return None
+
+
+def adapter_base_model(settings: Settings, name: str) -> str | None:
+    """The base model the adapter was trained on, as its manifest names it (`settings.model` of
+    the training run); None when the adapter is unknown or has no readable manifest."""
+    folder = adapter_path(settings, name)
+    if folder is None:
+        return None
+    try:
+        base = json.loads((folder / ADAPTER_MANIFEST).read_text(encoding="utf-8")).get("base_model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return base if isinstance(base, str) and base else None
 
 
 def available_adapters(settings: Settings) -> list[str]:

@@ -162,6 +162,9 @@ def test_base_model_matches_by_name_and_force_overrides_a_mismatch(client, tmp_p
     add(client, fake_adapter(tmp_path / "c", base_model="qwen2.5-coder-1.5b"))  # as training records it
     forced = add(client, fake_adapter(tmp_path / "d", base_model="Qwen/Qwen3-8B"), force=True)
     assert forced["version"] == "v4" and forced["base_model"] == "Qwen/Qwen3-8B"
+    # a catalogue model the engine can start beside the served one (served by its own engine)
+    smaller = add(client, fake_adapter(tmp_path / "e", base_model="qwen2.5-coder-0.5b"))
+    assert smaller["version"] == "v5" and smaller["base_model"] == "qwen2.5-coder-0.5b"
 
 
 @pytest.mark.parametrize("path", ["relative/folder", "/no/such/folder", "/tmp/\u0000x", "/" + "x" * 4000])
