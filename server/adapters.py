@@ -166,7 +166,8 @@ def register_adapter(
 
     Checked first: the PEFT files and `repomend_adapter.json` are there, the manifest parses, and
     its `base_model` is the served model (`served_models`, default from `settings`) or a
-    catalogue model the engine can start beside it, unless `force`. The new version is not activated. Nothing becomes visible unless all of it is there.
+    catalogue model the engine can start beside it, unless `force`. The new version is not
+    activated. Nothing becomes visible unless all of it is there.
     """
     repo = _repository(session, repository)
     try:

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from repomend.backends.adapter_files import ADAPTER_CONFIG
+from repomend.backends.adapter_files import ADAPTER_CONFIG, adapter_base_model
 from repomend.backends.base import BackendError
 from repomend.backends.catalogue import CatalogueModel, catalogue_model, require_gguf
 from repomend.settings import Settings
@@ -179,13 +179,18 @@ def resolve_model(settings: Settings) -> ModelSource:
 
 
 def adapter_base_config(adapter: Path, settings: Settings) -> Path:
-    """A folder with the base model's `config.json`: the one the adapter names, else the served model's."""
+    """A folder with the base model's `config.json`: the one the adapter's PEFT config names, else
+    that of the base its manifest names (an adapter of another base than the served one), else
+    the served model's."""
     try:
         named = json.loads((adapter / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
     except (OSError, ValueError):
         named = None
     if named and (Path(named) / "config.json").is_file():
         return Path(named)
+    base = adapter_base_model(settings, str(adapter))
+    if base is not None and base != settings.model:
+        return model_config_dir(settings.model_copy(update={"model": base}))
     return model_config_dir(settings)
 
 

@@ -38,6 +38,12 @@ class JobContext:
     folder: Path
     """The job's own folder: extraction, trajectories, dataset, adapters in the making, reports."""
     _span: tuple[float, float] = (0.0, 1.0)
+
+    @property
+    def student_settings(self) -> Settings:
+        """The settings the adapters are trained with: the served ones on the policy's student base."""
+        return self.settings.model_copy(update={"model": self.policy.student_model(self.settings.model)})
+
     _last_write: float = field(default=0.0)
 
     def begin(self, step: str, start: float, end: float) -> None:

@@ -9,14 +9,16 @@ is the very last thing a job does, so a job stopped anywhere never leaves a half
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from server import adapters
 from server.db.models import AdapterStatus, Repository, TrainingRun
 from server.retraining import training_steps as steps
 from server.retraining.context import JobContext
-from server.retraining.gate import GATE_MODE, decide
+from server.retraining.gate import GATE_MODE, Contender, decide, serving_choice
 from server.retraining.step_outputs import Step, StepOutputs
+from training.evaluate import BASE
 
 SPANS = {
     "extract": (0.0, 0.1),
@@ -68,41 +70,55 @@ def _active_adapter_folder(context: JobContext) -> Path | None:
 
 
 def _gate(context: JobContext, state: StepOutputs) -> dict:
-    """Registers every candidate with its report; activates the best one if it beats what serves."""
-    candidates, k = state.candidates, state.k
-    best = max(candidates, key=lambda c: c.pass_at_k or 0.0)
+    """Registers every candidate with its report, and serves what measured best
+    (`gate.serving_choice`): the best new adapter, the served base model, or what serves now."""
+    candidates, k, margin = state.candidates, state.k, context.policy.margin
+    current = Contender("current", state.baseline_pass_at_k, state.baseline_seconds)
+    challengers = [Contender(c.name, c.pass_at_k or 0.0, c.seconds) for c in candidates]
+    chosen = serving_choice(current, challengers + ([state.base] if state.base else []), margin)
+    best = next((c for c in candidates if c.name == chosen.name), None)
+    shown = best or max(candidates, key=lambda c: c.pass_at_k or 0.0)
+    to_base = state.base is not None and chosen is state.base
     with context.sessions() as session:
         repository = session.get(Repository, context.repository.id)
         assert repository is not None
         active = adapters.active_adapter(session, repository)
-        baseline_name = active.label if active else "the base model"
-        decision = state.decision = decide(
-            best.pass_at_k or 0.0, state.baseline_pass_at_k, context.policy.margin, baseline_name, k
+        measured = state.base if to_base else Contender(shown.name, shown.pass_at_k or 0.0, shown.seconds)
+        assert measured is not None
+        serving = active.label if active else "the base model"
+        decision = state.decision = replace(
+            decide(measured.pass_at_k, current.pass_at_k, margin, serving, k),
+            promote=best is not None,
+            to_base=to_base,
+            seconds=(measured.seconds, current.seconds),
         )
         registered = {}
         for candidate in candidates:
-            promoted = candidate is best and decision.promote
             adapter = adapters.register_adapter(
                 session,
                 context.settings,
                 repository,
                 candidate.folder,
-                force=True,  # the job trained it on the served model itself
-                status=AdapterStatus.PROMOTED if promoted else AdapterStatus.REJECTED,
+                force=True,  # the job trained it on the student base, which the engine starts on need
+                status=AdapterStatus.PROMOTED if candidate is best else AdapterStatus.REJECTED,
             )
             registered[candidate.name] = adapter.label
-            if candidate is best:
+            if candidate is shown:
                 run = session.get(TrainingRun, context.run_id)
                 assert run is not None
                 run.adapter_id = adapter.id
                 session.commit()
-        if decision.promote:
+        if best is not None:
             adapters.activate(session, repository, registered[best.name].lstrip("v"))
+        elif to_base:
+            adapters.deactivate(session, repository)
     context.log(decision.reason)
     return {
         "promoted": decision.promote,
-        "best": best.name,
+        "serves": best.name if best else (BASE if to_base else "unchanged"),
+        "best": shown.name,
         "versions": registered,
-        f"candidate_pass@{k}_{GATE_MODE}": round(decision.candidate, 4),
-        f"baseline_pass@{k}_{GATE_MODE}": round(decision.baseline, 4),
+        f"candidate_pass@{k}_{GATE_MODE}": round(shown.pass_at_k or 0.0, 4),
+        f"baseline_pass@{k}_{GATE_MODE}": round(current.pass_at_k, 4),
+        **({f"base_pass@{k}_{GATE_MODE}": round(state.base.pass_at_k, 4)} if state.base else {}),
     }

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.retraining.context import JobContext
-from server.retraining.gate import GATE_K, GateDecision
+from server.retraining.gate import GATE_K, Contender, GateDecision
 
 if TYPE_CHECKING:
     from training.records import MethodRecord
@@ -28,6 +28,8 @@ class Candidate:
     folder: Path
     pass_at_k: float | None = None
     """Its held-out Pass@k (no-think), set by the evaluate step."""
+    seconds: float | None = None
+    """evaluate: its seconds per held-out method (no-think), on its own base's engine."""
 
 
 @dataclass
@@ -56,6 +58,10 @@ class StepOutputs:
     """evaluate: the k of the gate's Pass@k (at most the job's repair turns)."""
     baseline_pass_at_k: float = 0.0
     """evaluate: what serves now, on the same held-out methods."""
+    baseline_seconds: float | None = None
+    """evaluate: what serves now, seconds per held-out method."""
+    base: Contender | None = None
+    """evaluate: the served base model without an adapter, when an adapter serves now."""
     decision: GateDecision | None = None
     """gate: whether the best candidate went live, and why."""
 

@@ -11,14 +11,20 @@ import random
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
+from repomend.backends.base import BackendError
 from repomend.contract.conversation import Mode
 from server.retraining import from_use
 from server.retraining.context import JobCancelled, JobContext
-from server.retraining.gate import GATE_K, GATE_MODE
+from server.retraining.gate import GATE_K, GATE_MODE, Contender
 from server.retraining.policy import RetrainingPolicy
 from server.retraining.step_outputs import Candidate, StepOutputs
+from training.errors import EvaluationError
 from training.exports import DatasetMode
+
+if TYPE_CHECKING:
+    from training.evaluate import EvalReport
 
 EVAL_WORKERS = 2
 
@@ -63,7 +69,8 @@ def generate(context: JobContext, state: StepOutputs) -> dict:
     methods = sorted(r.id for r in state.records if r.split != "heldout")
     if policy.max_methods is not None:
         methods = methods[: policy.max_methods]
-    teachers = [load_teacher(parse_teacher(spec), context.settings) for spec in policy.teachers]
+    # `student` names the model being trained; `local:MODEL` teachers name their own.
+    teachers = [load_teacher(parse_teacher(spec), context.student_settings) for spec in policy.teachers]
     mutation = [t for t in teachers if t.backend is None]
     models = [t for t in teachers if t.backend is not None]
     options = GenerationOptions(turns=policy.turns, seed=policy.seed)
@@ -178,7 +185,7 @@ def sft(context: JobContext, state: StepOutputs) -> dict:
         folder = train_adapter(
             state.dataset,
             context.folder / "adapters" / "sft",
-            settings=context.settings,
+            settings=context.student_settings,
             config=context.policy.sft_config(),
             resume=True,
             progress=False,
@@ -186,7 +193,7 @@ def sft(context: JobContext, state: StepOutputs) -> dict:
             on_status=context.log,
         )
     state.candidates.append(Candidate("sft", folder))
-    return read_manifest(folder).metrics
+    return {"base_model": context.student_settings.model, **read_manifest(folder).metrics}
 
 
 def dpo(context: JobContext, state: StepOutputs) -> dict:
@@ -200,7 +207,7 @@ def dpo(context: JobContext, state: StepOutputs) -> dict:
             state.pairs,
             state.candidates[0].folder,
             context.folder / "adapters" / "dpo",
-            context.settings,
+            context.student_settings,
             progress=False,
             should_cancel=context.cancel_requested,
             on_status=context.log,
@@ -221,7 +228,7 @@ def grpo(context: JobContext, state: StepOutputs) -> dict:
             context.repository.python,
             state.candidates[-1].folder,
             context.folder / "adapters" / "grpo",
-            context.settings,
+            context.student_settings,
             context.policy.grpo_config(),
             progress=False,
             should_cancel=context.cancel_requested,
@@ -232,29 +239,41 @@ def grpo(context: JobContext, state: StepOutputs) -> dict:
 
 
 def evaluate(context: JobContext, state: StepOutputs) -> dict:
-    """Every candidate and what serves now (`state.baseline`), on the same held-out broken methods."""
+    """Every candidate, what serves now (`state.baseline`) and, when that is an adapter, the
+    served base model without one, on the same held-out broken methods, each through the engine
+    of its own base (the candidates' is the student's)."""
+    from repomend.backends import serving_backend
     from training.adapter_manifest import EVAL_REPORT_FILE
-    from training.evaluate import ModelUnderTest
+    from training.evaluate import BASE, ModelUnderTest
     from training.evaluate import evaluate as run_evaluate
     from training.report import PLOT_FILE, write_report
 
     candidates = state.candidates
-    baseline = ModelUnderTest("active" if state.baseline else "base", str(state.baseline or "") or None)
-    models = [baseline, *(ModelUnderTest(c.name, str(c.folder)) for c in candidates)]
+    current = ModelUnderTest("active" if state.baseline else BASE, str(state.baseline or "") or None)
+    models = [current, *([ModelUnderTest(BASE)] if state.baseline else [])]
+    models += [ModelUnderTest(c.name, str(c.folder)) for c in candidates]
     modes = [Mode(GATE_MODE)] + ([Mode.THINK] if context.policy.mode != DatasetMode.NO_THINK else [])
-    report = run_evaluate(
-        state.extraction,
-        models,
-        modes,
-        settings=context.settings,
-        turns=context.policy.turns,
-        workers=EVAL_WORKERS,
-        limit=context.policy.max_heldout,
-        seed=context.policy.seed,
-        python=context.repository.python,
-        progress=False,
-        should_cancel=context.cancel_requested,
-    )
+    try:
+        backend = serving_backend(context.settings)
+    except BackendError as err:
+        raise EvaluationError(f"cannot load the model: {err}") from err
+    try:
+        report = run_evaluate(
+            state.extraction,
+            models,
+            modes,
+            settings=context.settings,
+            backend=backend,
+            turns=context.policy.turns,
+            workers=EVAL_WORKERS,
+            limit=context.policy.max_heldout,
+            seed=context.policy.seed,
+            python=context.repository.python,
+            progress=False,
+            should_cancel=context.cancel_requested,
+        )
+    finally:
+        backend.close()
     context.check_cancelled()
     write_report(report, context.folder / "eval")
     k = state.k = min(GATE_K, context.policy.turns)
@@ -262,9 +281,21 @@ def evaluate(context: JobContext, state: StepOutputs) -> dict:
         shutil.copyfile(context.folder / "eval" / EVAL_REPORT_FILE, candidate.folder / EVAL_REPORT_FILE)
         shutil.copyfile(context.folder / "eval" / PLOT_FILE, candidate.folder / PLOT_FILE)  # the dashboard's
         candidate.pass_at_k = report.pass_at(candidate.name, GATE_MODE, k)
-    state.baseline_pass_at_k = report.pass_at(baseline.name, GATE_MODE, k)
+        candidate.seconds = seconds_per_method(report, candidate.name)
+    state.baseline_pass_at_k = report.pass_at(current.name, GATE_MODE, k)
+    state.baseline_seconds = seconds_per_method(report, current.name)
+    if state.baseline:
+        state.base = Contender(BASE, report.pass_at(BASE, GATE_MODE, k), seconds_per_method(report, BASE))
     return {
         "k": k,
         "baseline": state.baseline_pass_at_k,
+        **({f"base_pass@{k}": state.base.pass_at_k} if state.base else {}),
         **{f"{c.name}_pass@{k}": c.pass_at_k for c in candidates},
+        "seconds_per_method": {m.name: seconds_per_method(report, m.name) for m in models},
     }
+
+
+def seconds_per_method(report: EvalReport, name: str) -> float:
+    """How long the model took per held-out method in the gate's mode: what "faster" compares."""
+    cell = report.cell(name, GATE_MODE)
+    return round(cell["seconds"] / cell["n"], 2) if cell["n"] else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,7 +21,7 @@ from server.db import (
 )
 from server.errors import ApiError
 from server.retraining import runs, schedule
-from server.retraining.gate import decide
+from server.retraining.gate import Contender, decide, serving_choice
 from server.retraining.policy import RetrainingPolicy, policy_of
 
 
@@ -170,3 +171,36 @@ def test_gate_promotes_only_a_measurably_better_adapter(candidate, baseline, mar
     assert decision.promote is promote
     assert ("promoted" if promote else "kept inactive") in decision.reason
     assert "the base model" in decision.reason
+
+
+def test_what_serves_next_is_the_best_and_between_equals_the_faster():
+    large = Contender("current", 0.5, seconds=20.0)  # the 1.5B base, serving now
+    small = Contender("sft", 0.5, seconds=9.0)  # the 0.5B with its new adapter
+    assert serving_choice(large, [small], margin=0.0) is small  # as good, and twice as fast
+    assert serving_choice(large, [small], margin=0.05) is large  # the margin asks for a gain
+    better = Contender("dpo", 0.6, seconds=30.0)
+    assert serving_choice(large, [small, better], margin=0.0) is better  # Pass@k comes first
+    # within the margin of the best, the faster one
+    assert (
+        serving_choice(large, [Contender("sft", 0.62, 9.0), Contender("dpo", 0.64, 30.0)], 0.05).name == "sft"
+    )
+    assert serving_choice(large, [Contender("sft", 0.4, 1.0)], margin=0.0) is large
+    unmeasured = Contender("grpo", 0.5)
+    assert serving_choice(large, [unmeasured, small], margin=0.0) is small
+
+
+def test_the_policy_trains_the_served_models_student():
+    policy = RetrainingPolicy()
+    assert policy.student_model("qwen2.5-coder-1.5b") == "qwen2.5-coder-0.5b"
+    assert policy.student_model("/models/tiny") == "/models/tiny"  # no known student: itself
+    assert RetrainingPolicy(student="qwen2.5-coder-1.5b").student_model("qwen2.5-coder-1.5b") == (
+        "qwen2.5-coder-1.5b"
+    )
+
+
+def test_returning_to_the_base_model_says_so():
+    decision = replace(decide(0.7, 0.5, 0.0, "v3"), to_base=True, seconds=(20.0, 9.0))
+    assert decision.reason == (
+        "returned to the base model: held-out Pass@5 (no-think) the base model 70.0% >= v3 50.0% "
+        "+ margin 0.0% (20.0 s vs 9.0 s per method)"
+    )

@@ -94,3 +94,16 @@ def test_an_openai_server_is_used_as_it_is(tmp_path):
         assert not isinstance(backend, ByBase)
     finally:
         backend.close()
+
+
+def test_an_adapter_of_another_base_is_converted_against_that_base(tmp_path):
+    """llama.cpp's conversion reads the base's config: the adapter's own base, not the served one."""
+    from repomend.backends.model_files import adapter_base_config
+
+    served, small = tmp_path / "served", tmp_path / "small"
+    for folder in (served, small):
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+    settings = Settings(data_dir=tmp_path / "data", model=str(served), _env_file=None)
+    assert adapter_base_config(Path(adapter(tmp_path, "a", str(small))), settings) == small
+    assert adapter_base_config(Path(adapter(tmp_path, "b", None)), settings) == served
