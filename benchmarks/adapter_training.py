@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine_repairs import adapter_folder, extraction, load
-from train_real_packages import PACKAGES, log
+from train_real_packages import PACKAGES, brief_sft, log
 
 from repomend.settings import SandboxSettings, Settings
 
@@ -49,7 +49,6 @@ def train_package(name: str, args: argparse.Namespace, settings: Settings) -> di
     from training.adapter_manifest import read_manifest
     from training.dataset import DatasetOptions, build_dataset
     from training.generate import GenerationOptions, generate
-    from training.sft_config import SFTConfig
     from training.sft_trainer import train_adapter
     from training.teachers import load_teacher, parse_teacher
 
@@ -85,16 +84,7 @@ def train_package(name: str, args: argparse.Namespace, settings: Settings) -> di
     adapter = out / "adapter"
     started = time.perf_counter()
     if not (adapter / "adapter_config.json").is_file():
-        config = SFTConfig(
-            epochs=args.epochs,
-            max_steps=args.max_steps,
-            max_length=args.max_length,
-            warmup_steps=args.warmup_steps,
-            learning_rate=args.learning_rate,
-            upper_layers=args.upper_layers or None,
-            seed=args.seed,
-        )
-        train_adapter(dataset, adapter, settings=settings, config=config, resume=True, on_status=log)
+        train_adapter(dataset, adapter, settings=settings, config=brief_sft(args), resume=True, on_status=log)
     trained = read_manifest(adapter)
     figures["train"] = {
         "seconds": round(time.perf_counter() - started, 1),

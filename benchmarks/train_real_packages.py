@@ -43,6 +43,7 @@ from pathlib import Path
 
 from repomend.contract.conversation import Mode
 from repomend.settings import SandboxSettings, Settings
+from training.sft_config import SFTConfig
 
 PACKAGES = {
     "isodate": {"version": "0.7.2", "requirements": ["pytest", "coverage"]},
@@ -89,6 +90,19 @@ def checkout(name: str, work: Path) -> Path:
     return repo
 
 
+def brief_sft(args: argparse.Namespace) -> SFTConfig:
+    """The SFT run a benchmark can afford on a CPU: its flags, the recipe's defaults for the rest."""
+    return SFTConfig(
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        max_length=args.max_length,
+        warmup_steps=args.warmup_steps,
+        learning_rate=args.learning_rate,
+        upper_layers=getattr(args, "upper_layers", 0) or None,
+        seed=args.seed,
+    )
+
+
 def run_package(name: str, args: argparse.Namespace, settings: Settings) -> dict:
     from training.adapter_manifest import read_manifest
     from training.dataset import DatasetOptions, build_dataset
@@ -97,7 +111,6 @@ def run_package(name: str, args: argparse.Namespace, settings: Settings) -> dict
     from training.generate import GenerationOptions, generate
     from training.records import read_manifest as read_manifest_of_extraction
     from training.report import write_report
-    from training.sft_config import SFTConfig
     from training.sft_trainer import train_adapter
     from training.teachers import load_teacher, parse_teacher
 
@@ -148,15 +161,9 @@ def run_package(name: str, args: argparse.Namespace, settings: Settings) -> dict
 
     out = work / name / "adapter"
     if not out.is_dir():
-        config = SFTConfig(
-            epochs=args.epochs,
-            max_steps=args.max_steps,
-            max_length=args.max_length,
-            warmup_steps=args.warmup_steps,
-            learning_rate=args.learning_rate,
-            seed=args.seed,
+        train_adapter(
+            dataset_folder, out, settings=settings, config=brief_sft(args), resume=True, on_status=log
         )
-        train_adapter(dataset_folder, out, settings=settings, config=config, resume=True, on_status=log)
     manifest = read_manifest(out)
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file() and f.name.startswith("adapter_model"))
     figures["train"] = {**manifest.metrics, "adapter_bytes": size}
