@@ -189,7 +189,7 @@ def adapter_base_config(adapter: Path, settings: Settings) -> Path:
     if named and (Path(named) / "config.json").is_file():
         return Path(named)
     base = adapter_base_model(settings, str(adapter))
-    if base is not None and base != settings.model:
+    if base is not None and base != settings.model and (catalogue_model(base) or Path(base).is_dir()):
         return model_config_dir(settings.model_copy(update={"model": base}))
     return model_config_dir(settings)
 
