@@ -40,8 +40,20 @@ def _cancellable() -> Iterator[None]:
         raise JobCancelled from err
 
 
+def check_student(context: JobContext) -> None:
+    """Fail in the job's first second, not after hours of data making, when the student base
+    the adapters are trained on is not on this machine (the error names the pull command)."""
+    from repomend.backends.catalogue import catalogue_model, require_gguf
+
+    student = context.student_settings
+    if (model := catalogue_model(student.model)) is not None:
+        require_gguf(student, model)
+
+
 def extract(context: JobContext, state: StepOutputs) -> dict:
     from training.extract import extract as run_extract
+
+    check_student(context)
 
     repo = context.repository
     extraction = run_extract(

@@ -88,3 +88,12 @@ def test_nothing_changes_when_no_challenger_reaches_what_serves(job, tmp_path):
     )
     with job.sessions() as session:
         assert adapters.active_adapter(session, "shapes") is None
+
+
+def test_a_job_whose_student_is_not_here_fails_at_once(job):
+    from repomend.backends.base import BackendError
+    from server.retraining import training_steps
+
+    job.policy = RetrainingPolicy(student="qwen2.5-coder-0.5b")  # not pulled into this data dir
+    with pytest.raises(BackendError, match=r"repomend models pull qwen2\.5-coder-0\.5b"):
+        training_steps.extract(job, StepOutputs())
