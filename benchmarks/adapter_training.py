@@ -61,7 +61,9 @@ def train_package(name: str, args: argparse.Namespace, settings: Settings) -> di
         folder,
         teachers,
         settings=settings,
-        options=GenerationOptions(workers=args.workers, mutants_per_method=args.mutants, seed=args.seed),
+        options=GenerationOptions(
+            workers=args.workers, mutants_per_method=args.mutants, seed=args.seed, echo_items=args.echo_items
+        ),
         out=out / "trajectories",
     )
     for teacher in teachers:
@@ -111,6 +113,9 @@ def main() -> int:
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--max-length", type=int, default=3072, help="longest training row (tokens)")
     parser.add_argument("--upper-layers", type=int, default=6, help="LoRA on the top N layers; 0: all")
+    parser.add_argument("--validation-rows", type=int, default=8, help="validation loss on the first N rows")
+    parser.add_argument("--no-echo-items", dest="echo_items", action="store_false",
+                        help="leave out the mutation teacher's repeat-then-fix items")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -99,6 +99,7 @@ def brief_sft(args: argparse.Namespace) -> SFTConfig:
         warmup_steps=args.warmup_steps,
         learning_rate=args.learning_rate,
         upper_layers=getattr(args, "upper_layers", 0) or None,
+        validation_rows=getattr(args, "validation_rows", None),
         seed=args.seed,
     )
 

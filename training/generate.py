@@ -9,7 +9,11 @@ the exact messages the model sees at serve time. Per (teacher, method):
   - the mutation teacher runs the loop on each mutant of the method that the covering tests
     reject, with a scripted model that answers the ground truth: the item is
     [system, first-turn prompt, mutant, TEST_RESULT of the mutant, ground truth], and the
-    ground truth is checked to pass on the way.
+    ground truth is checked to pass on the way. With `echo_items`, each kept mutant also gives
+    the conversation in which the answer repeats the mutant and the loop's repeat prompt follows,
+    answered by the ground truth. When `starts` holds `"generate"`, it also writes each method
+    from its body removed, answered by the ground truth (a single-turn generation item, whose
+    answer is nowhere in its prompt).
 Only train and validation methods are used; held-out methods never reach a teacher.
 """
 
@@ -29,10 +33,12 @@ from typing import TYPE_CHECKING, Literal
 
 from repomend.backends.base import BackendError
 from repomend.backends.scripted import ScriptedBackend
+from repomend.contract import prompts
 from repomend.contract.conversation import Mode, NoCodeBlock, extract_code
 from repomend.contract.verdict import Reference, judge
 from repomend.fix_types import fix_type
 from repomend.loop import (
+    RESAMPLES,
     RepairCancelled,
     RepairOptions,
     RepairRequest,
@@ -75,6 +81,9 @@ class GenerationOptions:
     """Run tests through pre-started sandboxes (sandbox.WarmRunner), one per worker."""
     max_consecutive_errors: int = 5
     """Stop when this many units in a row fail in the model backend (a dead endpoint)."""
+    echo_items: bool = True
+    """The mutation teacher also answers each kept mutant first with the mutant itself, as a small
+    model most often does, so the item teaches the fix after the loop's repeat prompt."""
 
 
 @dataclass
@@ -133,8 +142,11 @@ def ground_truth_run(repo: Path, record: MethodRecord, source: str, run: TestRun
 
 
 def variants_for(teacher: Teacher, starts: Sequence[Start]) -> list[str]:
-    """The units of one method for this teacher: one per start, or the mutation teacher's one."""
-    return ["mutants"] if teacher.backend is None else list(starts)
+    """The units of one method for this teacher: one per start; the mutation teacher's mutants,
+    and the body removed when that is a start."""
+    if teacher.backend is None:
+        return ["mutants", *(["generate"] if "generate" in starts else [])]
+    return list(starts)
 
 
 def current_source(repo: Path, record: MethodRecord) -> str | None:
@@ -293,22 +305,12 @@ def run_mutation_unit(
     )
     kept_by_operator: Counter[str] = Counter()
     items: list[dict] = []
-    loop_options = RepairOptions(mode=Mode.NO_THINK, max_turns=1, start="repair")
     reference = ground_truth_run(repo, record, source, run)
     for mutant in candidates[: options.max_mutant_trials]:
         if stats["kept"] >= options.mutants_per_method:
             break
         stats["tried"] += 1
-        backend = ScriptedBackend([record.ground_truth_reply()], name="mutation")
-        trajectory = repair(
-            _request(repo, record, mutant.source, reference),
-            backend,
-            run,
-            loop_options,
-            should_cancel=should_cancel,
-        )
-        if trajectory.status is Status.CANCELLED:
-            raise RepairCancelled
+        trajectory = _scripted_repair(record, repo, mutant.source, reference, run, "repair", should_cancel)
         if trajectory.status is Status.ALREADY_PASSING:
             stats["survived"] += 1
             continue
@@ -322,22 +324,73 @@ def run_mutation_unit(
             continue
         stats["kept"] += 1
         kept_by_operator[mutant.operator] += 1
-        for retained in retain(trajectory, record):
-            retained = Retained(retained.rule, "ground_truth", retained.messages)
-            items.append(
-                _item(
-                    retained,
-                    unit,
-                    trajectory,
-                    "mutant",
-                    operator=mutant.operator,
-                    mutation=mutant.description,
-                )
+        runs: list[tuple[Trajectory, dict[str, object]]] = [(trajectory, {})]
+        if options.echo_items:
+            echo = _scripted_repair(
+                record, repo, mutant.source, reference, run, "repair", should_cancel, echo=True
             )
+            if echo.status is Status.FIXED:
+                runs.append((echo, {"echo": True}))
+        for done, extra in runs:
+            for retained in retain(done, record):
+                retained = Retained(retained.rule, "ground_truth", retained.messages)
+                items.append(
+                    _item(
+                        retained,
+                        unit,
+                        done,
+                        "mutant",
+                        operator=mutant.operator,
+                        mutation=mutant.description,
+                        **extra,
+                    )
+                )
     status = "kept" if stats["kept"] else ("no_candidates" if not candidates else "none_rejected")
     return UnitResult(
         items, {"status": status, "mutants": dict(stats), "kept_by_operator": dict(kept_by_operator)}
     )
+
+
+def _scripted_repair(
+    record: MethodRecord,
+    repo: Path,
+    source: str,
+    reference: RunResult,
+    run: TestRunner,
+    start: Literal["repair", "generate"],
+    should_cancel: Callable[[], bool],
+    *,
+    echo: bool = False,
+) -> Trajectory:
+    """The loop with a scripted model that answers the ground truth; with `echo`, it first
+    repeats the method it was given through the loop's resamples, so the next turn opens with
+    the repeat prompt."""
+    replies = [record.ground_truth_reply()]
+    if echo:
+        given = prompts.as_code_reply(method_text(source, find_method(source, record.qualname)))
+        replies = [given] * (1 + RESAMPLES) + replies
+    options = RepairOptions(mode=Mode.NO_THINK, max_turns=2 if echo else 1, start=start)
+    backend = ScriptedBackend(replies, name="mutation")
+    trajectory = repair(
+        _request(repo, record, source, reference), backend, run, options, should_cancel=should_cancel
+    )
+    if trajectory.status is Status.CANCELLED:
+        raise RepairCancelled
+    return trajectory
+
+
+def run_ground_truth_generation(
+    unit: Unit, repo: Path, source: str, run: TestRunner, should_cancel: Callable[[], bool]
+) -> UnitResult:
+    """The mutation teacher from the body removed: the method written at once as the repository has it."""
+    reference = ground_truth_run(repo, unit.record, source, run)
+    trajectory = _scripted_repair(unit.record, repo, source, reference, run, "generate", should_cancel)
+    items = []
+    for retained in retain(trajectory, unit.record):
+        items.append(
+            _item(Retained(retained.rule, "ground_truth", retained.messages), unit, trajectory, "generate")
+        )
+    return UnitResult(items, {"status": str(trajectory.status), "turns": trajectory.turns_used})
 
 
 def run_model_unit(
@@ -518,6 +571,8 @@ def _run_units(
         with pool.borrow() as run:
             if ground_truth_fails(repo, unit.record, source, run):
                 return UnitResult([], {"status": "ground_truth_failed"})
+            if unit.teacher.backend is None and unit.variant == "generate":
+                return run_ground_truth_generation(unit, repo, source, run, stop.is_set)
             if unit.teacher.backend is None:
                 return run_mutation_unit(unit, repo, source, run, options, stop.is_set)
             return run_model_unit(unit, repo, source, run, settings, options, stop.is_set)

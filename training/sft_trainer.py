@@ -223,6 +223,13 @@ def train_adapter(
     if config.max_length > context:
         config = replace(config, max_length=context)
     data = drop_too_long(data, conversation_length(tokenizer), config.max_length)
+    if config.validation_rows is not None and len(data.validation) > config.validation_rows:
+        left_out = len(data.validation) - config.validation_rows
+        data = replace(
+            data,
+            validation=data.validation[: config.validation_rows],
+            skipped={**data.skipped, "validation_over_cap": left_out},
+        )
     measure, stop = _measure(), stop_callback(should_cancel, checkpoint=True)
     trainer = build_trainer(
         data, tokenizer, model, config, work, progress=progress, callbacks=[measure, stop]

@@ -58,10 +58,29 @@ def test_mutation_items_are_rejected_mutants_answered_by_the_ground_truth(
         progress=False,
     )
     items = read_items(out)
-    assert len(items) == summary.counts["mutation"]["kept"] == 2
+    first = [i for i in items if i["start"] == "mutant" and not i.get("echo")]
+    echoes = [i for i in items if i.get("echo")]
+    written = [i for i in items if i["start"] == "generate"]
+    assert len(first) == len(echoes) == summary.counts["mutation"]["kept"] == 2
+    assert len(items) == 6 and len(written) == 2
     records = records_by_id(shapes_extraction)
     repo = Path(shapes_extraction.manifest.repository)
-    for item in items:
+    for item in written:  # from the body removed: the answer is nowhere in the prompt
+        record = records[item["method"]]
+        assert [m["role"] for m in item["messages"]] == ["system", "user", "assistant"]
+        assert item["messages"][:2] == record.opening_messages()
+        assert record.body.strip() not in item["messages"][1]["content"]
+        assert (item["rule"], item["target"], item["fix_type"]) == ("c", "ground_truth", None)
+        assert item["messages"][2]["content"] == record.ground_truth_reply()
+    for item in echoes:  # the answer repeats the mutant; the loop's repeat prompt; the fix
+        messages = item["messages"]
+        assert [m["role"] for m in messages] == ["system", "user", *["assistant", "user"] * 2, "assistant"]
+        assert messages[4]["content"] == messages[2]["content"]
+        assert messages[5]["content"].startswith(prompts.REPEAT_PROMPT.split("{")[0])
+        assert messages[6]["content"] == records[item["method"]].ground_truth_reply()
+        assert (item["rule"], item["turns"]) == ("a", 2)
+        assert item["fix_type"] == FIX_TYPES[item["operator"]]
+    for item in first:
         record = records[item["method"]]
         messages = item["messages"]
         assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant"]
@@ -87,7 +106,7 @@ def test_mutants_the_tests_cannot_tell_apart_are_not_kept(shapes_extraction, set
         shapes_extraction.folder,
         [load_teacher(parse_teacher("mutation"), settings)],
         settings=settings,
-        options=GenerationOptions(operators=("off_by_one",)),
+        options=GenerationOptions(operators=("off_by_one",), starts=("mutant",)),
         out=tmp_path / "traj",
         methods=["pkg/stats.py::Box.largest"],
         progress=False,

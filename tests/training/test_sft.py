@@ -198,6 +198,22 @@ def test_cli_trains_an_adapter(tiny_chat_model, tmp_path, monkeypatch):
     assert main(["train", "sft", str(tmp_path / "nothing"), "--model", str(tiny_chat_model)]) == 2
 
 
+def test_validation_loss_on_the_first_rows_only_when_capped(tiny_chat_model, tmp_path, monkeypatch):
+    """On a CPU the validation pass costs as much as steps; a cap measures it on fewer rows."""
+    from repomend.cli import main
+
+    monkeypatch.setenv("REPOMEND_DATA_DIR", str(tmp_path / "data"))
+    dataset = write_dataset(tmp_path / "ds", train=4, validation=3)
+    out = tmp_path / "adapter"
+    argv = ["train", "sft", str(dataset), "--model", str(tiny_chat_model), "--out", str(out),
+            "--max-steps", "1", "--validation-rows", "1"]  # fmt: skip
+    assert main(argv) == 0
+    raw = json.loads((out / MANIFEST_FILE).read_text())
+    assert raw["training"]["rows"] == {"train": 4, "validation": 1}
+    assert raw["training"]["skipped_rows"] == {"validation_over_cap": 2}
+    assert "eval_loss" in raw["metrics"]
+
+
 def test_reading_a_folder_without_manifest_is_a_clear_error(tmp_path):
     with pytest.raises(ManifestError, match=r"no repomend_adapter\.json"):
         read_manifest(tmp_path)
