@@ -11,6 +11,7 @@ opens with that view while the tests still run the whole file.
 
 from __future__ import annotations
 
+import ast
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -36,3 +37,38 @@ def hide_heldout_bodies(records: list[MethodRecord], repo: Path) -> list[MethodR
             record = replace(record, masked_file=masked, line=line, hidden_bodies=sorted(hidden))
         out.append(record)
     return out
+
+
+MATCHED_LINES = 2
+"""Consecutive body lines a prompt must show, verbatim but for indentation, to count as showing it."""
+MIN_MATCHED_CHARS = 16
+"""Shorter runs (`return x`, `pass`) are too common to say which body they came from."""
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def body_statements(method_text: str) -> str:
+    """The method's statements after its docstring: what a prompt must not show of a held-out
+    method (its declaration and docstring are shown anyway)."""
+    function = ast.parse(method_text).body[0]
+    assert isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+    statements = function.body[1:] if ast.get_docstring(function) is not None else function.body
+    if not statements:
+        return ""
+    return "\n".join(method_text.splitlines()[statements[0].lineno - 1 : function.end_lineno])
+
+
+def shows_body(text: str, method_text: str) -> bool:
+    """Whether `text` shows part of the method's body: a run of `MATCHED_LINES` of its statement
+    lines (all of them when fewer) in a row, ignoring indentation and blank lines. Prompts cut files
+    by whole lines, so a body in an excerpt, whole or cut at its edge, shows such a run."""
+    wanted = _lines(body_statements(method_text))
+    size = min(MATCHED_LINES, len(wanted))
+    runs = {tuple(wanted[i : i + size]) for i in range(len(wanted) - size + 1)} if size else set()
+    runs = {run for run in runs if sum(map(len, run)) >= MIN_MATCHED_CHARS}
+    if not runs:
+        return False
+    shown = _lines(text)
+    return any(tuple(shown[i : i + size]) in runs for i in range(len(shown) - size + 1))

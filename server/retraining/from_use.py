@@ -2,14 +2,15 @@
 
 A repair row keeps the conversation the model saw; its prompt (everything before the model's first
 turn) is paired with what the user kept. Methods held out for evaluation are left out, so the gate
-never scores an adapter on a fix it was trained on.
+never scores an adapter on a fix it was trained on, and so is every fix whose prompt showed a
+held-out body (the file excerpt around the method the user asked about can hold a neighbour's).
 """
 
 from __future__ import annotations
 
 import textwrap
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from repomend.contract.prompts import as_code_reply
 from server.db.models import Feedback, Repair, Verdict
+from training.heldout_bodies import shows_body
 from training.normalize import messages_hash, normalize_code
 
 USERS_TEACHER = "users"
@@ -66,6 +68,19 @@ def judged_repairs(session: Session, repository_id: int, heldout: Collection[str
         kept = edited or (proposed if verdict is Verdict.ACCEPTED else None)
         judged.append(Kept(repair, verdict, proposed, kept if verdict is Verdict.ACCEPTED else edited))
     return judged
+
+
+def without_heldout_bodies(
+    judged: list[Kept], heldout: Mapping[str, Sequence[str]]
+) -> tuple[list[Kept], int]:
+    """The judged fixes whose prompt shows none of the held-out methods (`heldout`: file path ->
+    their method texts), and how many were left out."""
+    kept = []
+    for entry in judged:
+        shown = "\n".join(m["content"] for m in prompt_of(entry.repair))
+        if not any(shows_body(shown, text) for text in heldout.get(entry.repair.file_path, ())):
+            kept.append(entry)
+    return kept, len(judged) - len(kept)
 
 
 def accepted_items(judged: list[Kept]) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -170,9 +171,13 @@ def _gather_from_use(context: JobContext, state: StepOutputs) -> None:
     from training.trajectory_store import ITEMS_FILE, MANIFEST_FILE
 
     assert state.extraction is not None
-    heldout = {r.id for r in read_records(state.extraction, "heldout")}
+    heldout = read_records(state.extraction, "heldout")
+    texts: dict[str, list[str]] = defaultdict(list)
+    for record in heldout:
+        texts[record.path].append(record.method_text)
     with context.sessions() as session:
-        judged = from_use.judged_repairs(session, context.repository.id, heldout)
+        judged = from_use.judged_repairs(session, context.repository.id, {r.id for r in heldout})
+        judged, showed_heldout = from_use.without_heldout_bodies(judged, texts)
         items = from_use.accepted_items(judged)
         pairs = from_use.preference_pairs(judged)
     folder = context.folder / "from_use"
@@ -180,7 +185,11 @@ def _gather_from_use(context: JobContext, state: StepOutputs) -> None:
     if pairs:
         state.pairs = folder / "pairs.jsonl"
         state.pairs.write_text("".join(json.dumps(p) + "\n" for p in pairs), encoding="utf-8")
-    state.from_use = {"accepted_items": len(items), "preference_pairs": len(pairs)}
+    state.from_use = {
+        "accepted_items": len(items),
+        "preference_pairs": len(pairs),
+        "left_out_showing_heldout": showed_heldout,
+    }
     if not items:
         return
     (folder / ITEMS_FILE).write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")

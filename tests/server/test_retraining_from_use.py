@@ -15,7 +15,13 @@ from server.db import (
     make_engine,
     session_factory,
 )
-from server.retraining.from_use import accepted_items, judged_repairs, preference_pairs, prompt_of
+from server.retraining.from_use import (
+    accepted_items,
+    judged_repairs,
+    preference_pairs,
+    prompt_of,
+    without_heldout_bodies,
+)
 
 BROKEN = "def mean(xs):\n    return sum(xs) / (len(xs) - 1)\n"
 FIXED = "def mean(xs):\n    return sum(xs) / len(xs)\n"
@@ -39,7 +45,8 @@ def sessions(server_settings, tmp_path):
 
 def _repair(session, proposal: str, verdict: Verdict | None, kept: str | None = None, turns: int = 1, **kw):
     answers = [{"role": "assistant", "content": as_code_reply(WRONG)}, {"role": "user", "content": "again"}]
-    messages = [*PROMPT, *answers * (turns - 1), {"role": "assistant", "content": as_code_reply(proposal)}]
+    prompt = kw.get("prompt", PROMPT)
+    messages = [*prompt, *answers * (turns - 1), {"role": "assistant", "content": as_code_reply(proposal)}]
     repair = Repair(
         repository_id=1,
         model="m",
@@ -112,3 +119,28 @@ def test_held_out_methods_never_become_training_data(sessions):
         _repair(session, WRONG, Verdict.REJECTED)
         judged = judged_repairs(session, 1, heldout={"stats.py::mean"})
     assert accepted_items(judged) == [] and preference_pairs(judged) == []
+
+
+NEIGHBOUR = (
+    'def spread(xs):\n    """Largest minus smallest."""\n    low, high = min(xs), max(xs)\n'
+    "    return high - low\n"
+)
+
+
+def test_a_fix_whose_prompt_showed_a_held_out_body_never_becomes_training_data(sessions):
+    """The file excerpt around `mean` may hold a held-out neighbour: its body must not be trained on."""
+    header = "class Stats:\n    def spread(self, xs):\n"
+    excerpt = header + "        low, high = min(xs), max(xs)\n        return high - low\n"
+    docstring_only = header + '        """Largest minus smallest."""\n        ...\n'
+    showing = [PROMPT[0], {"role": "user", "content": f"Generate code for `mean`.\n{excerpt}"}]
+    masked = [PROMPT[0], {"role": "user", "content": f"Generate code for `mean`.\n{docstring_only}"}]
+    with sessions() as session:
+        _repair(session, FIXED, Verdict.ACCEPTED, prompt=showing)
+        _repair(session, FIXED, Verdict.ACCEPTED, prompt=masked)
+        _repair(session, FIXED, Verdict.ACCEPTED, prompt=showing, path="other.py")  # another file
+        judged, left_out = without_heldout_bodies(judged_repairs(session, 1), {"stats.py": [NEIGHBOUR]})
+    assert left_out == 1
+    assert [(k.repair.file_path, k.repair.messages[1]) for k in judged] == [
+        ("stats.py", masked[1]),
+        ("other.py", showing[1]),
+    ]

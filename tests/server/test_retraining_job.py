@@ -113,8 +113,9 @@ def test_a_job_works_every_step_and_promotes_an_adapter_that_holds_its_ground(
     assert list(run.steps) == STEPS
     assert run.steps["extract"]["heldout"] == 1 and run.steps["generate"]["items"] > 0
     units = run.steps["generate"]["counts"]["units"]
-    # mutation on both training methods; the local model on one, from its body removed and a mutant
-    assert (units["mutation"]["units"], units[f"local:{tiny_model_folder.name}"]["units"]) == (2, 2)
+    # mutation on both training methods, its mutants and the body removed; the local model on one,
+    # from its body removed and a mutant
+    assert (units["mutation"]["units"], units[f"local:{tiny_model_folder.name}"]["units"]) == (4, 2)
     assert run.steps["sft"]["steps"] == 2
     assert run.reason.startswith("promoted: held-out Pass@1 (no-think) 0.0% >= the base model 0.0%")
     assert run.progress == 1.0 and "step sft: done" in run.log

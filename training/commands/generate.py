@@ -44,8 +44,15 @@ def add(train_commands: argparse._SubParsersAction) -> None:
         "--start",
         action="append",
         choices=("generate", "mutant"),
-        help="where model teachers start, one unit per start: the masked method, a mutant the tests "
-        "reject (repeat for both; default: both)",
+        help="where teachers start, one unit per start: the masked method, a mutant the tests "
+        "reject (repeat for both; default: both; `mutation` writes the masked method as the ground truth)",
+    )
+    parser.add_argument(
+        "--no-echo-items",
+        dest="echo_items",
+        action="store_false",
+        help="`mutation` keeps only [mutant, TEST_RESULT, ground truth], not also the conversation "
+        "where the answer repeats the mutant and the repeat prompt asks again",
     )
     parser.add_argument(
         "--mutants-per-method", type=int, default=3, help="mutants kept per method by `mutation` (default 3)"
@@ -93,6 +100,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         workers=args.workers,
         seed=args.seed,
         warm=not args.cold,
+        echo_items=args.echo_items,
     )
     teachers = []
     try:
