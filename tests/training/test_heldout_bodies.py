@@ -52,3 +52,27 @@ def test_a_masked_record_still_matches_its_file(shapes_extraction):
     text, _ = prompt_view(SHAPES_SOURCE, "scale", ["clamp"])
     edited = replace(record, masked_file=text.replace("factor]", "factor ]"))
     assert current_source(repo, edited) is None
+
+
+LONGEST = '''def longest(words):
+    """The longest word."""
+    best = ""
+    for word in words:
+        if len(word) > len(best):
+            best = word
+    return best
+'''
+
+
+def test_a_prompt_shows_a_body_when_two_of_its_lines_appear_in_a_row():
+    """Excerpts cut files by whole lines: a body cut at the excerpt's edge still counts as shown."""
+    from training.heldout_bodies import shows_body
+
+    indented = "\n".join("    " + line for line in LONGEST.splitlines())
+    assert shows_body(f"class Words:\n{indented}\n", LONGEST)
+    cut = "\n".join(indented.splitlines()[-3:])  # the excerpt starts inside the body
+    assert shows_body(f"# ... (40 lines omitted)\n{cut}\n", LONGEST)
+    # its declaration and docstring are shown anyway, and one common line says nothing
+    assert not shows_body('def longest(words):\n    """The longest word."""\n    ...\n', LONGEST)
+    assert not shows_body("def other(words):\n    return best\n", LONGEST)
+    assert not shows_body("anything", "def f():\n    pass\n")
