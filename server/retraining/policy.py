@@ -31,7 +31,7 @@ STUDENTS = {"qwen2.5-coder-1.5b": "qwen2.5-coder-0.5b"}
 gains most for the smallest models, and the 0.5B trains about three times faster on a CPU; the
 gate then serves it only where, adapted, it repairs as well as the served model."""
 
-SFT_FIELDS = ("epochs", "max_steps", "learning_rate", "warmup_steps", "upper_layers")
+SFT_FIELDS = ("epochs", "max_steps", "learning_rate", "warmup_steps", "upper_layers", "validation_rows")
 """Policy fields that are `SFTConfig` fields of the same name, default and help."""
 
 
@@ -76,6 +76,7 @@ class RetrainingPolicy(BaseModel):
     learning_rate: float = _sft("learning_rate", gt=0, le=1e-2)
     warmup_steps: int = _sft("warmup_steps", ge=0)
     upper_layers: int | None = _sft("upper_layers", ge=1)
+    validation_rows: int | None = _sft("validation_rows", ge=1)
     max_length: int | None = Field(
         default=None,
         ge=256,

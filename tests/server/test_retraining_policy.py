@@ -14,11 +14,13 @@ def test_sft_fields_default_to_the_sft_config_and_make_one():
     }
     assert policy.sft_config() == SFTConfig()
     custom = RetrainingPolicy(
-        epochs=1, max_steps=2, learning_rate=5e-4, warmup_steps=1, max_length=2000, upper_layers=6, seed=3
-    )
+        epochs=1, max_steps=2, learning_rate=5e-4, warmup_steps=1, max_length=2000, upper_layers=6,
+        validation_rows=8, seed=3,
+    )  # fmt: skip
     assert custom.sft_config() == SFTConfig(
-        epochs=1, max_steps=2, learning_rate=5e-4, warmup_steps=1, max_length=2000, upper_layers=6, seed=3
-    )
+        epochs=1, max_steps=2, learning_rate=5e-4, warmup_steps=1, max_length=2000, upper_layers=6,
+        validation_rows=8, seed=3,
+    )  # fmt: skip
 
 
 def test_grpo_takes_the_jobs_steps_method_cap_and_seed():
