@@ -1,7 +1,9 @@
-"""The trainer callback that stops a run when its caller asks (a job cancelled, Ctrl-C in a server)."""
+"""Trainer callbacks that end a run early: when its caller asks (a job cancelled, Ctrl-C in a
+server), or when its time budget is spent."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,3 +25,27 @@ def stop_callback(should_cancel: Callable[[], bool] | None, *, checkpoint: bool 
             return control
 
     return Stop()
+
+
+def time_budget_callback(seconds: float) -> Any:
+    """A trainer callback that ends training, as finished, before the first step that would end
+    past `seconds` of training at the mean step time so far; its `reached` tells whether it did.
+    A CPU job keeps its time; a GPU finishes the recipe long before."""
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        reached = False
+        started, first_step = 0.0, 0
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.started, self.first_step = time.perf_counter(), state.global_step
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            spent = time.perf_counter() - self.started
+            steps = state.global_step - self.first_step
+            if steps and spent + spent / steps > seconds and state.global_step < state.max_steps:
+                self.reached = True
+                control.should_training_stop = True
+            return control
+
+    return TimeBudget()

@@ -70,6 +70,13 @@ class SFTConfig:
             "(less compute per step on a CPU); None = every layer"
         },
     )
+    max_seconds: float | None = field(
+        default=None,
+        metadata={
+            "help": "training time budget: the run ends, as finished, before the first optimiser step "
+            "that would end past it (a CPU job's limit); None = the whole recipe"
+        },
+    )
     validation_rows: int | None = field(
         default=None,
         metadata={
@@ -105,6 +112,8 @@ class SFTConfig:
             raise SFTError("name at least one target module")
         if self.upper_layers is not None and self.upper_layers < 1:
             raise SFTError("upper layers must be at least 1 (or None for every layer)")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise SFTError("max seconds must be positive (or None for no limit)")
         if self.validation_rows is not None and self.validation_rows < 1:
             raise SFTError("validation rows must be at least 1 (or None for all)")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from repomend.settings import Settings
 from training.adapter_manifest import AdapterManifest, DatasetRef
-from training.callbacks import stop_callback
+from training.callbacks import stop_callback, time_budget_callback
 from training.errors import SFTError, TrainerSetupError, TrainingCancelled
 from training.publish import check_out, publish, work_folder
 from training.sft_config import SFTConfig
@@ -231,9 +231,11 @@ def train_adapter(
             skipped={**data.skipped, "validation_over_cap": left_out},
         )
     measure, stop = _measure(), stop_callback(should_cancel, checkpoint=True)
+    budget = time_budget_callback(config.max_seconds) if config.max_seconds is not None else None
     trainer = build_trainer(
-        data, tokenizer, model, config, work, progress=progress, callbacks=[measure, stop]
-    )
+        data, tokenizer, model, config, work, progress=progress,
+        callbacks=[measure, stop, *([budget] if budget else [])],
+    )  # fmt: skip
     status(
         f"training on {len(data.train)} rows ({len(data.validation)} validation)"
         + (f", resuming from {checkpoint.name}" if checkpoint else "")
@@ -255,6 +257,9 @@ def train_adapter(
             eval_loss = trainer.evaluate().get("eval_loss")
 
     metrics = _metrics(result.training_loss, eval_loss, state, done)
+    if budget is not None and budget.reached:
+        metrics["stopped_by_time_budget"] = config.max_seconds
+        status(f"time budget of {config.max_seconds:.0f} s reached at step {state.global_step}")
     manifest = AdapterManifest(
         base_model=settings.model,
         dataset=DatasetRef(path=str(data.path), version=data.version, hash=data.hash),

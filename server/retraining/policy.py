@@ -6,7 +6,7 @@ and `grpo_config()` turn a policy into the trainers' configs.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from training.rl_config import RLConfig
 
 DEFAULT_TEACHERS = ("mutation", "local:qwen2.5-coder-1.5b")
-"""Mutants answered by the ground truth, and the default serving model as a teacher that needs no
-network: its trajectories give the retention rules a (failed, then fixed) and c (fixed at once)
-that mutation items alone never hold."""
+"""Mutants and bodies removed answered by the ground truth, and the default serving model as a
+teacher that needs no network: its trajectories give the retention rules a (failed, then fixed)
+and c (fixed at once) with a model's own answers, which the ground truth's items never hold."""
 MODEL_TEACHER_METHODS = 12
 """A model teacher costs minutes per method on a laptop's CPU (up to 5 turns, twice: from the body
 removed and from a mutant); mutation covers the rest in seconds."""
@@ -31,14 +31,21 @@ STUDENTS = {"qwen2.5-coder-1.5b": "qwen2.5-coder-0.5b"}
 gains most for the smallest models, and the 0.5B trains about three times faster on a CPU; the
 gate then serves it only where, adapted, it repairs as well as the served model."""
 
-SFT_FIELDS = ("epochs", "max_steps", "learning_rate", "warmup_steps", "upper_layers", "validation_rows")
-"""Policy fields that are `SFTConfig` fields of the same name, default and help."""
+SFT_FIELDS = (
+    "epochs", "max_steps", "max_seconds", "learning_rate", "warmup_steps", "upper_layers", "validation_rows"
+)  # fmt: skip
+"""Policy fields that are `SFTConfig` fields of the same name, default (but `max_seconds`) and help."""
+JOB_SFT_SECONDS = 7200.0
+"""A job's SFT ends within 2 hours: on a laptop's CPU that is part of an epoch of a package's
+rows; a GPU finishes the recipe's epochs long before."""
 
 
-def _sft(name: str, **constraints: Any) -> Any:
-    """A policy field with the default and help of `SFTConfig.<name>`, and the policy's bounds."""
+def _sft(name: str, default: Any = MISSING, **constraints: Any) -> Any:
+    """A policy field with the help (and unless given, the default) of `SFTConfig.<name>`, and the
+    policy's bounds."""
     found = next(f for f in fields(SFTConfig) if f.name == name)
-    return Field(default=found.default, description=f"SFT: {found.metadata['help']}", **constraints)
+    default = found.default if default is MISSING else default
+    return Field(default=default, description=f"SFT: {found.metadata['help']}", **constraints)
 
 
 class RetrainingPolicy(BaseModel):
@@ -73,6 +80,7 @@ class RetrainingPolicy(BaseModel):
     turns: int = Field(default=5, ge=1, le=10)
     epochs: float = _sft("epochs", gt=0, le=50)
     max_steps: int | None = _sft("max_steps", ge=1)
+    max_seconds: float | None = _sft("max_seconds", JOB_SFT_SECONDS, gt=0)
     learning_rate: float = _sft("learning_rate", gt=0, le=1e-2)
     warmup_steps: int = _sft("warmup_steps", ge=0)
     upper_layers: int | None = _sft("upper_layers", ge=1)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from server.retraining.policy import SFT_FIELDS, RetrainingPolicy
+from server.retraining.policy import JOB_SFT_SECONDS, SFT_FIELDS, RetrainingPolicy
 from training.rl_config import RLConfig
 from training.sft_config import SFTConfig
 
 
 def test_sft_fields_default_to_the_sft_config_and_make_one():
     policy = RetrainingPolicy()
-    assert {name: getattr(policy, name) for name in SFT_FIELDS} == {
-        name: getattr(SFTConfig(), name) for name in SFT_FIELDS
-    }
-    assert policy.sft_config() == SFTConfig()
+    recipe = [name for name in SFT_FIELDS if name != "max_seconds"]
+    defaults = SFTConfig()
+    assert {n: getattr(policy, n) for n in recipe} == {n: getattr(defaults, n) for n in recipe}
+    # a job's SFT ends within 2 hours (the recipe's run on a GPU, part of an epoch on a CPU)
+    assert policy.sft_config() == SFTConfig(max_seconds=JOB_SFT_SECONDS) and JOB_SFT_SECONDS == 7200
     custom = RetrainingPolicy(
         epochs=1, max_steps=2, learning_rate=5e-4, warmup_steps=1, max_length=2000, upper_layers=6,
-        validation_rows=8, seed=3,
+        validation_rows=8, max_seconds=None, seed=3,
     )  # fmt: skip
     assert custom.sft_config() == SFTConfig(
         epochs=1, max_steps=2, learning_rate=5e-4, warmup_steps=1, max_length=2000, upper_layers=6,

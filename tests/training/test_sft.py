@@ -277,3 +277,21 @@ def test_lora_on_the_upper_layers_leaves_the_lower_ones_out_of_the_backward_pass
 
     _, needs_grad = train(SMALL, "all")
     assert needs_grad and all(needs_grad)  # every layer adapted: the backward goes all the way down
+
+
+def test_a_time_budget_ends_the_run_as_finished_before_a_step_that_would_not_fit(
+    tiny_chat_model, tmp_path, monkeypatch
+):
+    """A CPU job keeps its hours: the adapter is what was learnt when the budget ran out."""
+    from repomend.cli import main
+
+    monkeypatch.setenv("REPOMEND_DATA_DIR", str(tmp_path / "data"))
+    dataset = write_dataset(tmp_path / "ds", train=4, validation=1)
+    out = tmp_path / "adapter"
+    argv = ["train", "sft", str(dataset), "--model", str(tiny_chat_model), "--out", str(out),
+            "--epochs", "3", "--max-seconds", "0.001"]  # fmt: skip
+    assert main(argv) == 0
+    raw = json.loads((out / MANIFEST_FILE).read_text())
+    # one step of 4 rows per epoch: the first step shows that a second would not fit
+    assert raw["metrics"]["steps"] == 1 and raw["metrics"]["stopped_by_time_budget"] == 0.001
+    assert "eval_loss" in raw["metrics"] and (out / "adapter_model.safetensors").is_file()

@@ -10,7 +10,7 @@ from rich.console import Console
 from training.commands.options import add_config_flags, config_values
 from training.sft_config import SFTConfig
 
-FLAGS = ("epochs", "max_steps", "max_length", "upper_layers", "validation_rows", "seed")
+FLAGS = ("epochs", "max_steps", "max_seconds", "max_length", "upper_layers", "validation_rows", "seed")
 """The `SFTConfig` fields this command takes as flags."""
 
 
