@@ -198,17 +198,23 @@ def test_cli_trains_an_adapter(tiny_chat_model, tmp_path, monkeypatch):
     assert main(["train", "sft", str(tmp_path / "nothing"), "--model", str(tiny_chat_model)]) == 2
 
 
-def test_validation_loss_on_the_first_rows_only_when_capped(tiny_chat_model, tmp_path, monkeypatch):
-    """On a CPU the validation pass costs as much as steps; a cap measures it on fewer rows."""
+def _train_by_cli(tiny_chat_model, tmp_path, monkeypatch, validation: int, *flags: str) -> dict:
+    """`repomend train sft` on 4 training rows; the manifest it wrote, as JSON."""
     from repomend.cli import main
 
     monkeypatch.setenv("REPOMEND_DATA_DIR", str(tmp_path / "data"))
-    dataset = write_dataset(tmp_path / "ds", train=4, validation=3)
+    dataset = write_dataset(tmp_path / "ds", train=4, validation=validation)
     out = tmp_path / "adapter"
-    argv = ["train", "sft", str(dataset), "--model", str(tiny_chat_model), "--out", str(out),
-            "--max-steps", "1", "--validation-rows", "1"]  # fmt: skip
+    argv = ["train", "sft", str(dataset), "--model", str(tiny_chat_model), "--out", str(out), *flags]
     assert main(argv) == 0
-    raw = json.loads((out / MANIFEST_FILE).read_text())
+    assert (out / "adapter_model.safetensors").is_file()
+    return json.loads((out / MANIFEST_FILE).read_text())
+
+
+def test_validation_loss_on_the_first_rows_only_when_capped(tiny_chat_model, tmp_path, monkeypatch):
+    """On a CPU the validation pass costs as much as steps; a cap measures it on fewer rows."""
+    flags = ("--max-steps", "1", "--validation-rows", "1")
+    raw = _train_by_cli(tiny_chat_model, tmp_path, monkeypatch, 3, *flags)
     assert raw["training"]["rows"] == {"train": 4, "validation": 1}
     assert raw["training"]["skipped_rows"] == {"validation_over_cap": 2}
     assert "eval_loss" in raw["metrics"]
@@ -283,15 +289,7 @@ def test_a_time_budget_ends_the_run_as_finished_before_a_step_that_would_not_fit
     tiny_chat_model, tmp_path, monkeypatch
 ):
     """A CPU job keeps its hours: the adapter is what was learnt when the budget ran out."""
-    from repomend.cli import main
-
-    monkeypatch.setenv("REPOMEND_DATA_DIR", str(tmp_path / "data"))
-    dataset = write_dataset(tmp_path / "ds", train=4, validation=1)
-    out = tmp_path / "adapter"
-    argv = ["train", "sft", str(dataset), "--model", str(tiny_chat_model), "--out", str(out),
-            "--epochs", "3", "--max-seconds", "0.001"]  # fmt: skip
-    assert main(argv) == 0
-    raw = json.loads((out / MANIFEST_FILE).read_text())
+    raw = _train_by_cli(tiny_chat_model, tmp_path, monkeypatch, 1, "--epochs", "3", "--max-seconds", "0.001")
     # one step of 4 rows per epoch: the first step shows that a second would not fit
     assert raw["metrics"]["steps"] == 1 and raw["metrics"]["stopped_by_time_budget"] == 0.001
-    assert "eval_loss" in raw["metrics"] and (out / "adapter_model.safetensors").is_file()
+    assert "eval_loss" in raw["metrics"]
