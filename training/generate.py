@@ -332,8 +332,7 @@ def run_mutation_unit(
             if echo.status is Status.FIXED:
                 runs.append((echo, {"echo": True}))
         for done, extra in runs:
-            for retained in retain(done, record):
-                retained = Retained(retained.rule, "ground_truth", retained.messages)
+            for retained in _ground_truth_retained(done, record):
                 items.append(
                     _item(
                         retained,
@@ -379,17 +378,18 @@ def _scripted_repair(
     return trajectory
 
 
+def _ground_truth_retained(trajectory: Trajectory, record: MethodRecord) -> list[Retained]:
+    """The retained items of a scripted run: its answer is the ground truth, so every target is."""
+    return [Retained(r.rule, "ground_truth", r.messages) for r in retain(trajectory, record)]
+
+
 def run_ground_truth_generation(
     unit: Unit, repo: Path, source: str, run: TestRunner, should_cancel: Callable[[], bool]
 ) -> UnitResult:
     """The mutation teacher from the body removed: the method written at once as the repository has it."""
     reference = ground_truth_run(repo, unit.record, source, run)
     trajectory = _scripted_repair(unit.record, repo, source, reference, run, "generate", should_cancel)
-    items = []
-    for retained in retain(trajectory, unit.record):
-        items.append(
-            _item(Retained(retained.rule, "ground_truth", retained.messages), unit, trajectory, "generate")
-        )
+    items = [_item(r, unit, trajectory, "generate") for r in _ground_truth_retained(trajectory, unit.record)]
     return UnitResult(items, {"status": str(trajectory.status), "turns": trajectory.turns_used})
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 from collections import defaultdict
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 from repomend.source import prompt_view
@@ -64,11 +65,18 @@ def shows_body(text: str, method_text: str) -> bool:
     """Whether `text` shows part of the method's body: a run of `MATCHED_LINES` of its statement
     lines (all of them when fewer) in a row, ignoring indentation and blank lines. Prompts cut files
     by whole lines, so a body in an excerpt, whole or cut at its edge, shows such a run."""
-    wanted = _lines(body_statements(method_text))
-    size = min(MATCHED_LINES, len(wanted))
-    runs = {tuple(wanted[i : i + size]) for i in range(len(wanted) - size + 1)} if size else set()
-    runs = {run for run in runs if sum(map(len, run)) >= MIN_MATCHED_CHARS}
+    size, runs = _body_runs(method_text)
     if not runs:
         return False
     shown = _lines(text)
     return any(tuple(shown[i : i + size]) in runs for i in range(len(shown) - size + 1))
+
+
+@lru_cache(maxsize=1024)
+def _body_runs(method_text: str) -> tuple[int, frozenset[tuple[str, ...]]]:
+    """The run length and the telling runs of the body's lines (a method is checked against
+    every prompt of its file: parsed once)."""
+    wanted = _lines(body_statements(method_text))
+    size = min(MATCHED_LINES, len(wanted))
+    runs = {tuple(wanted[i : i + size]) for i in range(len(wanted) - size + 1)} if size else set()
+    return size, frozenset(run for run in runs if sum(map(len, run)) >= MIN_MATCHED_CHARS)

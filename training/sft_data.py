@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +130,11 @@ def drop_too_long(data: SFTData, length: Callable[[SFTRow], int], max_length: in
     return SFTData(
         data.path, data.version, data.hash, kept["train"], kept["validation"], skipped, data.manifest
     )
+
+
+def first_validation_rows(data: SFTData, rows: int | None) -> SFTData:
+    """Keep the first `rows` validation rows (None: all); the rest are counted in `skipped`."""
+    if rows is None or len(data.validation) <= rows:
+        return data
+    skipped = {**data.skipped, "validation_over_cap": len(data.validation) - rows}
+    return replace(data, validation=data.validation[:rows], skipped=skipped)

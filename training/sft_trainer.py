@@ -22,7 +22,7 @@ from training.callbacks import stop_callback, time_budget_callback
 from training.errors import SFTError, TrainerSetupError, TrainingCancelled
 from training.publish import check_out, publish, work_folder
 from training.sft_config import SFTConfig
-from training.sft_data import SFTData, SFTRow, drop_too_long, load_sft_data
+from training.sft_data import SFTData, SFTRow, drop_too_long, first_validation_rows, load_sft_data
 from training.starting_model import load_tokenizer_and_base, use_bf16
 from training.storage import short_hash, training_root
 
@@ -223,13 +223,7 @@ def train_adapter(
     if config.max_length > context:
         config = replace(config, max_length=context)
     data = drop_too_long(data, conversation_length(tokenizer), config.max_length)
-    if config.validation_rows is not None and len(data.validation) > config.validation_rows:
-        left_out = len(data.validation) - config.validation_rows
-        data = replace(
-            data,
-            validation=data.validation[: config.validation_rows],
-            skipped={**data.skipped, "validation_over_cap": left_out},
-        )
+    data = first_validation_rows(data, config.validation_rows)
     measure, stop = _measure(), stop_callback(should_cancel, checkpoint=True)
     budget = time_budget_callback(config.max_seconds) if config.max_seconds is not None else None
     trainer = build_trainer(
