@@ -1,7 +1,8 @@
 """Seconds per SFT optimiser step of a model on a CPU, LoRA on every layer vs on the upper layers only.
 
 Run: `.venv/bin/python benchmarks/sft_step_time.py [--model qwen2.5-coder-0.5b]
-[--dataset DIR] [--variants all,upper:12,upper:6] [--steps 3] [--threads 2]`. The dataset is a
+[--dataset DIR] [--variants all,upper:12,upper:6] [--steps 3] [--threads 2]`; a variant may name
+its precision and checkpointing, e.g. `upper:6+fp32+ckpt,upper:6+bf16+nockpt`. The dataset is a
 `repomend train dataset` folder; without one, rows are built from the sample repository
 (`repomend/demo_repo`): each method's first turn answered by a mutant, its test feedback and the
 real body, the shape of a mutation item. Every variant trains a fresh adapter for `--steps`
@@ -58,15 +59,27 @@ def demo_dataset(folder: Path) -> Path:
     return folder
 
 
+MODIFIERS = {
+    "fp32": {"bf16": False},
+    "bf16": {"bf16": True},
+    "ckpt": {"gradient_checkpointing": True},
+    "nockpt": {"gradient_checkpointing": False},
+}
+"""`+name` after a variant: the precision and activation checkpointing to measure it with."""
+
+
 def variant_config(name: str, steps: int) -> SFTConfig:
-    """`all` (LoRA on every layer) or `upper:N` (on the top N layers)."""
+    """`all` (LoRA on every layer) or `upper:N` (on the top N layers), then any `+fp32`, `+bf16`,
+    `+ckpt`, `+nockpt` (unset: the defaults, bf16 where the CPU runs it natively, checkpointing on)."""
+    layers, *modifiers = name.split("+")
     config = SFTConfig(max_steps=steps, warmup_steps=1, logging_steps=1)
-    if name == "all":
-        return config
-    kind, _, count = name.partition(":")
-    if kind != "upper" or not count.isdigit():
-        raise SystemExit(f"unknown variant {name!r}: use all or upper:N")
-    return replace(config, upper_layers=int(count))
+    unknown = [m for m in modifiers if m not in MODIFIERS]
+    kind, _, count = layers.partition(":")
+    if unknown or (layers != "all" and (kind != "upper" or not count.isdigit())):
+        raise SystemExit(f"unknown variant {name!r}: use all or upper:N, then +{'/+'.join(MODIFIERS)}")
+    for modifier in modifiers:
+        config = replace(config, **MODIFIERS[modifier])
+    return config if layers == "all" else replace(config, upper_layers=int(count))
 
 
 def main() -> None:
@@ -84,7 +97,7 @@ def main() -> None:
         dataset = args.dataset or demo_dataset(work / "dataset")
         for name in args.variants.split(","):
             config = variant_config(name, args.steps)
-            out = work / name.replace(":", "-")
+            out = work / name.replace(":", "-").replace("+", "-")
             train_adapter(dataset, out, settings=settings, config=config, progress=False)
             metrics = json.loads((out / "repomend_adapter.json").read_text())["metrics"]
             per_step = round(metrics["seconds"] / max(metrics["steps"], 1), 2)

@@ -84,6 +84,13 @@ class SFTConfig:
             "0.5B on a 2-core CPU); None = all"
         },
     )
+    bf16: bool | None = field(
+        default=None,
+        metadata={
+            "help": "bf16 mixed precision; None = where the hardware runs bf16 natively (a GPU, a CPU with "
+            "AVX512-BF16 or AMX), fp32 elsewhere"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed of the adapter's initialisation and data order"})
     gradient_checkpointing: bool = field(
         default=True, metadata={"help": "recompute activations in the backward pass (half the memory)"}
@@ -171,6 +178,7 @@ class SFTConfig:
             data_seed=self.seed,
             bf16=bf16,
             fp16=False,
+            use_cpu=not gpu,  # transformers refuses bf16 on a CPU unless told it is one
             save_strategy="epoch",
             save_total_limit=2,
             eval_strategy="epoch" if has_eval else "no",

@@ -293,3 +293,65 @@ def test_a_time_budget_ends_the_run_as_finished_before_a_step_that_would_not_fit
     # one step of 4 rows per epoch: the first step shows that a second would not fit
     assert raw["metrics"]["steps"] == 1 and raw["metrics"]["stopped_by_time_budget"] == 0.001
     assert "eval_loss" in raw["metrics"]
+
+
+def test_a_time_budget_decays_the_trainer_s_own_schedule(tiny_chat_model, tmp_path):
+    """The budget spent in the first step: the schedule reads the run as ended, and the rate after it
+    is the cosine's last (by steps it would be 75% of the peak, one step of three)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.callbacks import time_budget_callback
+
+    data = load_sft_data(write_dataset(tmp_path / "ds", train=4, validation=0))
+    budget = time_budget_callback(1e-6)
+    config = replace(SMALL, epochs=3, warmup_steps=0, max_steps=3)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_chat_model)
+    work = tmp_path / "work"
+    trainer = build_trainer(data, tokenizer, model, config, work, progress=False, callbacks=[budget])
+    trainer.train()
+    assert budget.reached and trainer.state.global_step == 1
+    assert trainer.lr_scheduler.get_last_lr()[0] == 0.0
+
+
+def test_the_answer_only_projection_gives_trl_s_loss_and_gradients(tiny_chat_model, tmp_path):
+    """On a CPU the vocabulary is projected at the answer's positions only: the loss and the LoRA
+    gradients must be the ones TRL's full projection gives, padding and accumulation included."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    data = load_sft_data(write_dataset(tmp_path / "ds", train=4, validation=0))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_chat_model)
+    fp32 = replace(SMALL, bf16=False)
+    trainer = build_trainer(data, tokenizer, model, fp32, tmp_path / "w", progress=False)
+    assert type(trainer).__name__ == "AnswerLogitsSFTTrainer"
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    assert (batch["attention_mask"] == 0).any()  # rows of two lengths: the shorter is padded
+    answer_tokens = int((batch["labels"][:, 1:] != -100).sum())
+
+    def loss_and_grads(compute_loss, count):
+        trainer.model.zero_grad()
+        loss = compute_loss(trainer.model, dict(batch), num_items_in_batch=count)
+        loss.backward()
+        grads = [p.grad.clone() for p in trainer.model.parameters() if p.requires_grad]
+        return loss.detach(), grads
+
+    trainer.model.eval()  # no LoRA dropout: both passes see the same network
+    for count in (None, torch.tensor(3 * answer_tokens)):  # alone, and one micro-batch of an accumulation
+        ours, our_grads = loss_and_grads(trainer.compute_loss, count)
+        theirs, their_grads = loss_and_grads(super(type(trainer), trainer).compute_loss, count)
+        assert torch.allclose(ours, theirs, rtol=1e-5), (ours, theirs)
+        pairs = zip(our_grads, their_grads, strict=True)
+        assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in pairs)
+
+
+def test_bf16_is_chosen_where_the_cpu_multiplies_it_natively(tmp_path):
+    from training.starting_model import cpu_runs_bf16
+
+    flags = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {}\n"
+    (tmp_path / "native").write_text(flags.format("avx512_bf16 avx512_vnni"))
+    (tmp_path / "emulated").write_text(flags.format("avx512_vnni"))
+    assert cpu_runs_bf16(tmp_path / "native")
+    assert not cpu_runs_bf16(tmp_path / "emulated")
+    assert not cpu_runs_bf16(tmp_path / "missing")

@@ -10,7 +10,10 @@ from rich.console import Console
 from training.commands.options import add_config_flags, config_values
 from training.sft_config import SFTConfig
 
-FLAGS = ("epochs", "max_steps", "max_seconds", "max_length", "upper_layers", "validation_rows", "seed")
+FLAGS = (
+    "epochs", "max_steps", "max_seconds", "warmup_steps", "max_length", "upper_layers", "validation_rows",
+    "seed",
+)  # fmt: skip
 """The `SFTConfig` fields this command takes as flags."""
 
 
