@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.retraining.policy import JOB_SFT_SECONDS, SFT_FIELDS, RetrainingPolicy
+from server.retraining.policy import CPU_UPPER_LAYERS, JOB_SFT_SECONDS, SFT_FIELDS, RetrainingPolicy
 from training.rl_config import RLConfig
 from training.sft_config import SFTConfig
 
@@ -12,8 +12,11 @@ def test_sft_fields_default_to_the_sft_config_and_make_one():
     recipe = [name for name in SFT_FIELDS if name != "max_seconds"]
     defaults = SFTConfig()
     assert {n: getattr(policy, n) for n in recipe} == {n: getattr(defaults, n) for n in recipe}
-    # a job's SFT ends within 2 hours (the recipe's run on a GPU, part of an epoch on a CPU)
-    assert policy.sft_config() == SFTConfig(max_seconds=JOB_SFT_SECONDS) and JOB_SFT_SECONDS == 7200
+    # a job's SFT ends within 2 hours: the recipe on a GPU; on a CPU LoRA on the upper layers
+    assert policy.sft_config(gpu=True) == SFTConfig(max_seconds=JOB_SFT_SECONDS) and JOB_SFT_SECONDS == 7200
+    on_cpu = SFTConfig(max_seconds=JOB_SFT_SECONDS, upper_layers=CPU_UPPER_LAYERS)
+    assert policy.sft_config(gpu=False) == on_cpu
+    assert RetrainingPolicy(upper_layers=0).sft_config(gpu=False) == SFTConfig(max_seconds=JOB_SFT_SECONDS)
     custom = RetrainingPolicy(
         epochs=1, max_steps=2, learning_rate=5e-4, warmup_steps=1, max_length=2000, upper_layers=6,
         validation_rows=8, max_seconds=None, seed=3,
