@@ -169,7 +169,8 @@ def test_dashboard_in_chromium(served, browser, tmp_path: Path, sleeper: subproc
     ui.find("#token").send_keys(ADMIN_TOKEN)
     ui.click("#login")
 
-    # Back where it was asked for, as admin; then the overview.
+    # Back where it was asked for, as admin (once the redirect has landed); then the overview.
+    ui.until_text("h1", "stats")
     assert ui.text("h1") == "stats"
     ui.click("#nav-overview")
     rows = ui.all("#repositories tbody tr")
