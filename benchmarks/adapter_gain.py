@@ -8,8 +8,9 @@ that has no stored run yet, and prints one table per mode and start: Pass@1..5 p
 bootstrap intervals, Pass@5 per package, the paired difference of the adapter against the
 student's base and against the reference model (95% bootstrap, methods resampled), exact match,
 CodeBLEU, think-mode reasoning tokens and seconds per method. The gain-vs-training-tokens curve
-(every adapter tag trained so far, the base at 0 tokens) is drawn into `<work>/adapter_gain.png`,
-and everything is written to `<work>/adapter_gain.json`.
+(every adapter tag trained so far, the base at 0 tokens; one line per recipe, i.e. the teachers and
+dataset of each package) is drawn into `<work>/adapter_gain.png`, and everything is written to
+`<work>/adapter_gain.json`.
 
 Run: `.venv/bin/python benchmarks/adapter_gain.py [--packages isodate,itsdangerous,toolz]
 [--tag t1] [--max-steps 10] [--modes no-think,think] [--starts mutant,generate] [--report-only]`.
@@ -116,25 +117,28 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def gain_curve(args: argparse.Namespace, start: str) -> list[dict[str, Any]]:
-    """Pooled no-think Pass@5 of every adapter tag trained so far, by its training tokens."""
+    """Pooled no-think Pass@5 of every adapter tag trained so far, by its training tokens, each
+    with its recipe (teachers and dataset versions): only points of one recipe make one line."""
     packages = args.packages.split(",")
     points = []
     base = stored_methods(args.work, packages, args.student, base_tag(args, start))
     if base:
-        points.append({"tag": "base", "tokens": 0, **pass_at_5(base)})
+        points.append({"tag": "base", "tokens": 0, "recipe": None, **pass_at_5(base)})
     for figures in sorted(args.work.glob("*/adapter-*/figures.json")):
         tag = figures.parent.name.removeprefix("adapter-")
         if any(p["tag"] == tag for p in points):
             continue
-        tokens = 0
+        tokens, recipe = 0, []
         for name in packages:
-            path = adapter_folder(args.work, name, tag) / "figures.json"
-            if path.is_file():
-                train = json.loads(path.read_text(encoding="utf-8"))["train"]["metrics"]
-                tokens += train.get("train_tokens", 0)
+            folder = adapter_folder(args.work, name, tag)
+            if (folder / "figures.json").is_file():
+                trained = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
+                tokens += trained["train"]["metrics"].get("train_tokens", 0)
+                manifest = json.loads((folder / "dataset" / "manifest.json").read_text(encoding="utf-8"))
+                recipe.append(f"{name}:{trained['teachers']}:{manifest['version']}")
         found = stored_methods(args.work, packages, args.student, f"adapter-{tag}-{start}")
         if found:
-            points.append({"tag": tag, "tokens": tokens, **pass_at_5(found)})
+            points.append({"tag": tag, "tokens": tokens, "recipe": " ".join(recipe), **pass_at_5(found)})
     return sorted(points, key=lambda p: p["tokens"])
 
 
@@ -145,24 +149,32 @@ def pass_at_5(found: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def draw_curve(points: list[dict[str, Any]], out: Path) -> None:
+    """One line per recipe, each from the base at 0 tokens through its adapters."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
+    base = [p for p in points if p["recipe"] is None]
+    recipes = sorted({p["recipe"] for p in points} - {None})
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
     try:
-        xs = [p["tokens"] / 1000 for p in points]
-        ys = [100 * p["pass_at_5"] for p in points]
-        low = [100 * (p["pass_at_5"] - p["ci95"][0]) for p in points]
-        high = [100 * (p["ci95"][1] - p["pass_at_5"]) for p in points]
-        axes.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3)
-        for p, x, y in zip(points, xs, ys, strict=True):
-            axes.annotate(p["tag"], (x, y), textcoords="offset points", xytext=(4, 4))
+        for number, recipe in enumerate(recipes or [None], start=1):
+            line = base + [p for p in points if p["recipe"] == recipe and recipe is not None]
+            xs = [p["tokens"] / 1000 for p in line]
+            ys = [100 * p["pass_at_5"] for p in line]
+            low = [100 * (p["pass_at_5"] - p["ci95"][0]) for p in line]
+            high = [100 * (p["ci95"][1] - p["pass_at_5"]) for p in line]
+            tags = ", ".join(p["tag"] for p in line if p["recipe"] is not None)
+            axes.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, label=f"recipe {number}: {tags}")
+            for p, x, y in zip(line, xs, ys, strict=True):
+                axes.annotate(p["tag"], (x, y), textcoords="offset points", xytext=(4, 4))
         axes.set_xlabel("training tokens (thousands, all packages)")
         axes.set_ylabel("Pass@5, no-think (%)")
         axes.set_title("Held-out Pass@5 of the adapted student vs training tokens")
         axes.grid(alpha=0.3)
+        if recipes:
+            axes.legend(fontsize="small")
         figure.tight_layout()
         figure.savefig(out)
     finally:
@@ -210,6 +222,8 @@ def main() -> int:
         print(
             f"\ngain vs training tokens (from mutants): {curve}; drawn into {args.work / 'adapter_gain.png'}"
         )
+        for number, recipe in enumerate(sorted({p["recipe"] for p in curve} - {None}), start=1):
+            print(f"recipe {number}: {recipe}")
     (args.work / "adapter_gain.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
 

@@ -277,7 +277,8 @@ def _manifest(
 ) -> dict:
     def count(key: str, split: str | None = None) -> dict[str, int]:
         chosen = [row for s in SPLITS if split in (None, s) for row in rows[s]]
-        return dict(sorted(Counter(str(item.get(key)) for item, _, _ in chosen).items()))
+        values = (item.get(key) for item, _, _ in chosen)  # a generation item has no fix type: "none"
+        return dict(sorted(Counter("none" if v is None else str(v) for v in values).items()))
 
     per_teacher: dict[str, Counter] = {}
     for split in SPLITS:

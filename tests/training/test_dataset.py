@@ -139,6 +139,7 @@ def test_manifest_counts_what_was_written(trajectories, settings):
     assert counts["by_rule"] == {"a": 2, "b": 1, "c": 2}
     assert counts["by_teacher"] == {"big": 2, "small": 3}
     assert counts["by_target"] == {"ground_truth": 3, "teacher": 2}
+    assert counts["by_fix_type"] == {"none": 5}  # these items name no fix type
     assert counts["by_rule_and_teacher"]["small"] == {
         "rows": 3, "rule_a": 2, "rule_b": 1, "target_ground_truth": 2, "target_teacher": 1
     }  # fmt: skip
