@@ -62,7 +62,11 @@ def train_package(name: str, args: argparse.Namespace, settings: Settings) -> di
         teachers,
         settings=settings,
         options=GenerationOptions(
-            workers=args.workers, mutants_per_method=args.mutants, seed=args.seed, echo_items=args.echo_items
+            workers=args.workers,
+            mutants_per_method=args.mutants,
+            seed=args.seed,
+            echo_items=args.echo_items,
+            starts=tuple(args.starts.split(",")),
         ),
         out=out / "trajectories",
     )
@@ -107,6 +111,9 @@ def main() -> int:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="the student")
     parser.add_argument("--teachers", default="mutation")
     parser.add_argument("--mutants", type=int, default=3, help="mutants kept per training method")
+    parser.add_argument("--starts", default="generate,mutant",
+                        help="where model teachers start; the mutation teacher writes each method from its "
+                        "body removed only when `generate` is one")  # fmt: skip
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--max-steps", type=int, default=10, help="optimiser steps of 8 rows (CPU budget)")
     parser.add_argument("--warmup-steps", type=int, default=1)
