@@ -42,10 +42,13 @@ from repomend.trajectory import Attempt, Status, Trajectory
 from training.benchmark import Benchmark, BenchmarkItem, Start, build_benchmark, choose_methods
 from training.codebleu import codebleu, corpus_codebleu
 from training.errors import EvaluationError
+from training.eval_cache import cell_key, read_cell, write_cell
 from training.normalize import normalize_code
 from training.records import read_manifest, read_records
 
 REPORT_FORMAT = 1
+CACHED_CONFIG = ("engine", "model", "max_new_tokens", "thinking_budget", "temperature", "sample_temperature")
+"""The settings a cell's results depend on, besides turns and samples (`training.eval_cache`)."""
 BASE = "base"
 REPLY_EXCERPT = 400
 """Characters of each method's last reply kept in the report, to see what an unfixed answer said."""
@@ -367,6 +370,7 @@ def evaluate(
     progress: bool = True,
     should_cancel: Callable[[], bool] | None = None,
     count_tokens: Callable[[str], int] | None = None,
+    cache: Path | None = None,
 ) -> EvalReport:
     """Evaluate each model in each mode on the held-out methods of an extraction.
 
@@ -375,7 +379,8 @@ def evaluate(
     (closed afterwards); `benchmark` replays the
     inputs of an earlier report instead of breaking the methods again. When `should_cancel`
     turns true, the methods in flight stop at their next turn and `repomend.loop.RepairCancelled`
-    is raised (nothing is reported).
+    is raised (nothing is reported). With a `cache` folder, a cell measured before on the same
+    benchmark under the same settings is read from it rather than run (`training.eval_cache`).
     """
     from tqdm import tqdm
 
@@ -402,6 +407,7 @@ def evaluate(
         )
 
     started = time.perf_counter()
+    settings_config = {key: getattr(settings, key) for key in CACHED_CONFIG}
     size = max(1, min(workers, len(heldout) or workers))
     pool = RunnerPool(repo, python or manifest.python, settings, size, warm)
     own_backend = backend is None
@@ -425,6 +431,8 @@ def evaluate(
         else:
             counter_name = "given"
         results: dict[str, dict[str, Any]] = {}
+        stored = benchmark.to_dict()
+        same_results = {**settings_config, "turns": turns, "samples": samples, "tokens": counter_name}
         cells = [(model, mode) for model in models for mode in modes]
         bar = tqdm(
             total=len(cells) * len(benchmark.items), desc="evaluating", unit="method", disable=not progress
@@ -432,6 +440,19 @@ def evaluate(
         try:
             for model, mode in cells:
                 bar.set_postfix_str(f"{model.name} {mode}")
+                described = backend.describe(model.adapter)
+                key = cell_key(
+                    benchmark=stored,
+                    config=same_results,
+                    described=described,
+                    adapter=model.adapter,
+                    mode=str(mode),
+                )
+                cached = read_cell(cache, key)
+                if cached is not None:
+                    results.setdefault(model.name, {})[str(mode)] = {**cached, "cached": key}
+                    bar.update(len(benchmark.items))
+                    continue
                 options = RepairOptions.from_settings(
                     settings, mode=mode, max_turns=turns, samples_per_turn=samples, adapter=model.adapter
                 )
@@ -449,9 +470,10 @@ def evaluate(
                 )
                 summary = summarize(methods, benchmark.items, turns, Mode(mode))
                 summary["seconds"] = round(time.perf_counter() - cell_started, 2)
-                summary["model"] = backend.describe(model.adapter)
+                summary["model"] = described
                 summary["methods"] = methods
                 results.setdefault(model.name, {})[str(mode)] = summary
+                write_cell(cache, key, summary)
         finally:
             bar.close()
     finally:
@@ -476,12 +498,7 @@ def evaluate(
             "workers": size,
             "seed": seed,
             "limit": limit,
-            "engine": settings.engine,
-            "model": settings.model,
-            "max_new_tokens": settings.max_new_tokens,
-            "thinking_budget": settings.thinking_budget,
-            "temperature": settings.temperature,
-            "sample_temperature": settings.sample_temperature,
+            **settings_config,
             "reasoning_tokens": counter_name,
         },
         "models": {model.name: {"adapter": model.adapter} for model in models},

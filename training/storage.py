@@ -4,6 +4,7 @@ Layout under the data directory, one folder per repository:
   training/<repo>/extract/<version>/        methods.jsonl + manifest.json
   training/<repo>/trajectories/<version>/   items.jsonl + done.jsonl + manifest.json
   training/<repo>/datasets/<version>/       train/validation in TRL and ShareGPT form + manifest.json
+  training/<repo>/eval-cache/               evaluation cells a job may reuse (training.eval_cache)
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ def trajectories_dir(settings: Settings, repo_name: str, version: str) -> Path:
 
 def datasets_dir(settings: Settings, repo_name: str, version: str) -> Path:
     return training_root(settings, repo_name) / "datasets" / version
+
+
+def eval_cache_dir(settings: Settings, repo_name: str) -> Path:
+    return training_root(settings, repo_name) / "eval-cache"
 
 
 def short_hash(*parts: str | bytes) -> str:

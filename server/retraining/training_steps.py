@@ -262,12 +262,14 @@ def grpo(context: JobContext, state: StepOutputs) -> dict:
 def evaluate(context: JobContext, state: StepOutputs) -> dict:
     """Every candidate, what serves now (`state.baseline`) and, when that is an adapter, the
     served base model without one, on the same held-out broken methods, each through the engine
-    of its own base (the candidates' is the student's)."""
+    of its own base (the candidates' is the student's). A cell measured by an earlier job on the
+    same benchmark and settings (what serves now, the base) is read from the repository's cache."""
     from repomend.backends import serving_backend
     from training.adapter_manifest import EVAL_REPORT_FILE
     from training.evaluate import BASE, ModelUnderTest
     from training.evaluate import evaluate as run_evaluate
     from training.report import PLOT_FILE, write_report
+    from training.storage import eval_cache_dir
 
     candidates = state.candidates
     current = ModelUnderTest("active" if state.baseline else BASE, str(state.baseline or "") or None)
@@ -292,6 +294,7 @@ def evaluate(context: JobContext, state: StepOutputs) -> dict:
             python=context.repository.python,
             progress=False,
             should_cancel=context.cancel_requested,
+            cache=eval_cache_dir(context.settings, context.repository.name),  # what serves, measured before
         )
     finally:
         backend.close()
@@ -313,6 +316,7 @@ def evaluate(context: JobContext, state: StepOutputs) -> dict:
         **({f"base_pass@{k}": state.base.pass_at_k} if state.base else {}),
         **{f"{c.name}_pass@{k}": c.pass_at_k for c in candidates},
         "seconds_per_method": {m.name: seconds_per_method(report, m.name) for m in models},
+        "cached": [m.name for m in models if "cached" in report.cell(m.name, GATE_MODE)],
     }
 
 

@@ -129,7 +129,7 @@ def test_a_job_works_every_step_and_promotes_an_adapter_that_holds_its_ground(
         assert {key: training[key] for key in policy} == policy
 
 
-@pytest.mark.slow  # a second whole job; the gate's rule itself is tested in test_retraining_runs.py
+@pytest.mark.slow  # two more whole jobs; the gate's rule itself is tested in test_retraining_runs.py
 def test_the_gate_keeps_an_adapter_that_is_not_better_inactive(sessions, job_settings, tmp_path):
     run_id = _queue(sessions, tmp_path, margin=0.1)
     assert work(run_id, job_settings) is TrainingState.SUCCEEDED
@@ -137,10 +137,17 @@ def test_the_gate_keeps_an_adapter_that_is_not_better_inactive(sessions, job_set
     assert run.reason.startswith(
         "kept inactive: held-out Pass@1 (no-think) 0.0% < the base model 0.0% + margin"
     )
+    assert run.steps["evaluate"]["cached"] == []
     with sessions() as session:
         adapter = session.get(Adapter, run.adapter_id)
         assert adapter.status is AdapterStatus.REJECTED and not adapter.active
         assert session.query(Adapter).filter(Adapter.active).count() == 0
+    # the next job measures its new adapter, and reads what serves (the base) from the first job
+    with sessions() as session:
+        second = runs.create_run(session, session.get(Repository, run.repository_id), "manual", run.config).id
+    assert work(second, job_settings) is TrainingState.SUCCEEDED
+    evaluated = _run(sessions, second).steps["evaluate"]
+    assert evaluated["cached"] == ["base"] and evaluated["baseline"] == run.steps["evaluate"]["baseline"]
 
 
 def _wait_for(sessions, run_id: int, predicate, timeout: float = 240.0) -> TrainingRun:

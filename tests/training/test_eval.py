@@ -285,3 +285,41 @@ def test_cancelling_stops_the_cell(tmp_path):
             should_cancel=lambda: sandbox.runs >= 2,
         )
     assert sandbox.runs < 8
+
+
+def test_a_cell_measured_before_is_read_from_the_cache(tmp_path):
+    """A retraining job measures what serves now and the served base on every run: with the same
+    broken methods, settings and adapter weights, the stored cell is the measurement; new adapter
+    weights are measured again."""
+    from repomend.settings import SandboxSettings, Settings
+
+    extraction = heldout_extraction(tmp_path)
+    sandbox = SandboxSettings(isolation="strict", wall_seconds=60)
+    settings = Settings(data_dir=tmp_path / "data", sandbox=sandbox, _env_file=None)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights 1")
+    base = fixer(dict.fromkeys(("clamp", "Box.largest", "scale", "Box.count"), 2))
+    tuned = fixer(dict.fromkeys(("clamp", "Box.largest", "scale", "Box.count"), 1))
+    backend = ByAdapter({None: base, str(adapter): tuned})
+    models = [ModelUnderTest(BASE), ModelUnderTest("tuned", str(adapter))]
+
+    def run() -> EvalReport:
+        return evaluate(extraction, models, settings=settings, backend=backend, turns=2, limit=1,
+                        progress=False, count_tokens=len, cache=tmp_path / "cache")  # fmt: skip
+
+    first = run()
+    calls = (len(base.calls), len(tuned.calls))
+    assert calls[0] > 0 and calls[1] > 0
+    second = run()
+    assert (len(base.calls), len(tuned.calls)) == calls  # nothing was asked of either model again
+    for name in (BASE, "tuned"):
+        assert second.cell(name, "no-think")["cached"]
+        assert second.pass_at(name, "no-think", 1) == first.pass_at(name, "no-think", 1)
+        assert second.cell(name, "no-think")["methods"] == first.cell(name, "no-think")["methods"]
+    assert second.pass_at("tuned", "no-think", 1) == 1.0 and second.pass_at(BASE, "no-think", 1) == 0.0
+
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights 2")  # a new adapter in the same folder
+    third = run()
+    assert len(base.calls) == calls[0] and len(tuned.calls) > calls[1]
+    assert "cached" not in third.cell("tuned", "no-think") and third.cell(BASE, "no-think")["cached"]
