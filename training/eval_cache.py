@@ -9,12 +9,12 @@ repomend version), the stored cell is that measurement; anything else is a new k
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from repomend.backends.catalogue import file_sha256
 from training.storage import short_hash, write_json
 
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin")
@@ -28,13 +28,8 @@ def adapter_fingerprint(adapter: str | None) -> str:
     folder = Path(adapter)
     if not folder.is_dir():
         return adapter
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file()):
-        digest.update(path.name.encode("utf-8"))
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    weights = sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+    return short_hash(*(f"{path.name}:{file_sha256(path)}" for path in weights))
 
 
 def repomend_version() -> str:
@@ -44,13 +39,14 @@ def repomend_version() -> str:
         return "unknown"
 
 
-def cell_key(*, benchmark: dict, config: dict, described: str, adapter: str | None, mode: str) -> str:
-    """Names one model's results in one mode on one benchmark under one configuration."""
+def cell_key(*, benchmark: dict, config: dict, described: str, weights: str, mode: str) -> str:
+    """Names one model's results in one mode on one benchmark under one configuration; `weights` is
+    the adapter's `adapter_fingerprint`, taken once per model."""
     return short_hash(
         json.dumps(benchmark, sort_keys=True),
         json.dumps(config, sort_keys=True),
         described,
-        adapter_fingerprint(adapter),
+        weights,
         mode,
         repomend_version(),
     )

