@@ -8,8 +8,8 @@ that has no stored run yet, and prints one table per mode and start: Pass@1..5 p
 bootstrap intervals, Pass@5 per package, the paired difference of the adapter against the
 student's base and against the reference model (95% bootstrap, methods resampled), exact match,
 CodeBLEU, think-mode reasoning tokens and seconds per method. The gain-vs-training-tokens curve
-(every adapter tag trained so far, the base at 0 tokens; one line per recipe, i.e. the teachers and
-dataset of each package) is drawn into `<work>/adapter_gain.png`, and everything is written to
+(every adapter tag trained so far, the base at 0 tokens; one line per recipe, i.e. the teachers,
+dataset and loss of each package) is drawn into `<work>/adapter_gain.png`, and everything is written to
 `<work>/adapter_gain.json`.
 
 Run: `.venv/bin/python benchmarks/adapter_gain.py [--packages isodate,itsdangerous,toolz]
@@ -118,7 +118,7 @@ def print_table(result: dict[str, Any]) -> None:
 
 def gain_curve(args: argparse.Namespace, start: str) -> list[dict[str, Any]]:
     """Pooled no-think Pass@5 of every adapter tag trained so far, by its training tokens, each
-    with its recipe (teachers and dataset versions): only points of one recipe make one line."""
+    with its recipe (teachers, dataset versions and loss): only points of one recipe make one line."""
     packages = args.packages.split(",")
     points = []
     base = stored_methods(args.work, packages, args.student, base_tag(args, start))
@@ -135,11 +135,19 @@ def gain_curve(args: argparse.Namespace, start: str) -> list[dict[str, Any]]:
                 trained = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
                 tokens += trained["train"]["metrics"].get("train_tokens", 0)
                 manifest = json.loads((folder / "dataset" / "manifest.json").read_text(encoding="utf-8"))
-                recipe.append(f"{name}:{trained['teachers']}:{manifest['version']}")
+                recipe.append(f"{name}:{trained['teachers']}:{manifest['version']}{loss_of(folder)}")
         found = stored_methods(args.work, packages, args.student, f"adapter-{tag}-{start}")
         if found:
             points.append({"tag": tag, "tokens": tokens, "recipe": " ".join(recipe), **pass_at_5(found)})
     return sorted(points, key=lambda p: p["tokens"])
+
+
+def loss_of(folder: Path) -> str:
+    """The recipe's loss when it is not plain cross-entropy: `:changed×W`."""
+    from training.adapter_manifest import read_manifest
+
+    weight = read_manifest(folder / "adapter").training.get("changed_token_weight", 1.0)
+    return "" if weight == 1.0 else f":changed×{weight:g}"
 
 
 def pass_at_5(found: dict[str, dict[str, Any]]) -> dict[str, Any]:

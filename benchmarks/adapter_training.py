@@ -120,6 +120,12 @@ def main() -> int:
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--max-length", type=int, default=3072, help="longest training row (tokens)")
     parser.add_argument("--upper-layers", type=int, default=6, help="LoRA on the top N layers; 0: all")
+    parser.add_argument(
+        "--changed-token-weight",
+        type=float,
+        default=1.0,
+        help="loss weight of the tokens a fix changes against the copied ones",
+    )
     parser.add_argument("--validation-rows", type=int, default=8, help="validation loss on the first N rows")
     parser.add_argument("--no-echo-items", dest="echo_items", action="store_false",
                         help="leave out the mutation teacher's repeat-then-fix items")  # fmt: skip

@@ -100,6 +100,7 @@ def brief_sft(args: argparse.Namespace) -> SFTConfig:
         learning_rate=args.learning_rate,
         upper_layers=getattr(args, "upper_layers", 0) or None,
         validation_rows=getattr(args, "validation_rows", None),
+        changed_token_weight=getattr(args, "changed_token_weight", 1.0),
         seed=args.seed,
     )
 

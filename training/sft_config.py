@@ -38,6 +38,8 @@ class SFTConfig:
           the backward pass (the embeddings' output does not require gradients), which saves the
           backward through them.
 
+        > The loss: changed_token_weight (see `training.answer_weights`).
+
         > Run-time: seed, gradient_checkpointing, logging_steps, extra. Checkpointing recomputes
           activations in the backward pass: measured on SmolLM2-135M, CPU, one 2,048-token row,
           peak memory 4.6 GB instead of 8.7 GB for about the same time (the CPU is compute-bound).
@@ -75,6 +77,13 @@ class SFTConfig:
         metadata={
             "help": "training time budget: the run ends, as finished, before the first optimiser step "
             "that would end past it (a CPU job's limit); None = the whole recipe"
+        },
+    )
+    changed_token_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "loss weight of the answer tokens a fix changes (not copied from the prompt) against "
+            "the copied ones, each answer keeping its total weight; 1 = plain cross-entropy"
         },
     )
     validation_rows: int | None = field(
@@ -121,6 +130,8 @@ class SFTConfig:
             raise SFTError("upper layers must be at least 1 (or None for every layer)")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise SFTError("max seconds must be positive (or None for no limit)")
+        if self.changed_token_weight <= 0:
+            raise SFTError("the changed tokens' weight must be positive")
         if self.validation_rows is not None and self.validation_rows < 1:
             raise SFTError("validation rows must be at least 1 (or None for all)")
 

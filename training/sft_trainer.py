@@ -18,6 +18,7 @@ from typing import Any
 
 from repomend.settings import Settings
 from training.adapter_manifest import AdapterManifest, DatasetRef
+from training.answer_weights import changed_token_weights, copied_from_prompt
 from training.callbacks import stop_callback, time_budget_callback
 from training.errors import SFTError, TrainerSetupError, TrainingCancelled
 from training.publish import check_out, publish, work_folder
@@ -124,7 +125,8 @@ def build_trainer(
     if config.upper_layers is not None:
         callbacks = [*(callbacks or []), _no_backward_below_the_adapter()]
     bf16 = use_bf16(cpu=True) if config.bf16 is None else config.bf16
-    trainer_class = SFTTrainer if gpu else _answer_logits_trainer(SFTTrainer)
+    weight = config.changed_token_weight
+    trainer_class = _answer_logits_trainer(SFTTrainer, weight) if weight != 1.0 or not gpu else SFTTrainer
     return trainer_class(
         model=model,
         args=config.sft_arguments(
@@ -138,15 +140,16 @@ def build_trainer(
     )
 
 
-def _answer_logits_trainer(base: type) -> type:
-    """`base` (TRL's SFTTrainer) with the vocabulary projected at the answer's positions only.
+def _answer_logits_trainer(base: type, changed_token_weight: float = 1.0) -> type:
+    """`base` (TRL's SFTTrainer) with the vocabulary projected at the answer's positions only, and the
+    answer's tokens weighted by `training.answer_weights` when `changed_token_weight` is not 1.
 
     TRL scores every position off Triton devices, then zeroes the prompt's: on a CPU projecting a
     1,500-token row onto a Qwen model's 151,936 words (forward and backward) took 60% of a 0.5B step,
     for a loss that reads the 100-300 answer tokens. Here the model's own `logits_to_keep` (a boolean mask)
     keeps the positions whose next token is a label; the loss is the same token-summed cross-entropy
     over the same labels, divided as TRL divides it (`num_items_in_batch` across gradient
-    accumulation)."""
+    accumulation). The evaluation loss stays TRL's plain one, comparable between runs."""
     import torch
     import torch.nn.functional as F
 
@@ -163,14 +166,37 @@ def _answer_logits_trainer(base: type) -> type:
             logits = model(**forward, use_cache=False, logits_to_keep=keep).logits
             logits = logits.reshape(-1, logits.size(-1)).float()
             count = targets.numel() if num_items_in_batch is None else num_items_in_batch
-            loss = F.cross_entropy(logits, targets, reduction="sum") / torch.as_tensor(count).clamp(min=1)
+            losses = F.cross_entropy(logits, targets, reduction="none")
             mode = "train" if model.training else "eval"
+            if changed_token_weight != 1.0:
+                weights, changed = _answer_weights(inputs["input_ids"], labels, changed_token_weight)
+                losses = losses * weights.to(losses.device)
+                if changed.any():
+                    hits = logits.detach()[changed.to(logits.device)].argmax(-1) == targets[changed]
+                    self._metrics[mode]["changed_token_accuracy"].append(hits.float().mean().item())
+            loss = losses.sum() / torch.as_tensor(count).clamp(min=1)
             if targets.numel():
                 correct = (logits.detach().argmax(-1) == targets).float().mean().item()
                 self._metrics[mode]["mean_token_accuracy"].append(correct)
             return loss
 
     return AnswerLogitsSFTTrainer
+
+
+def _answer_weights(input_ids: Any, labels: Any, weight: float) -> tuple[Any, Any]:
+    """The loss weights of a batch's answer tokens, in the order the loss reads them (row by row), and
+    which of them a fix changed; a row's prompt is everything before its first label."""
+    import torch
+
+    weights: list[float] = []
+    changed: list[bool] = []
+    for ids, row_labels in zip(input_ids.tolist(), labels.tolist(), strict=True):
+        answer = [token for token in row_labels[1:] if token != -100]
+        start = next((i for i, token in enumerate(row_labels) if token != -100), len(ids))
+        copied = copied_from_prompt(ids[:start], answer)
+        weights += changed_token_weights(copied, weight)
+        changed += [not was_copied for was_copied in copied]
+    return torch.tensor(weights), torch.tensor(changed, dtype=torch.bool)
 
 
 def _no_backward_below_the_adapter() -> Any:

@@ -32,7 +32,8 @@ gains most for the smallest models, and the 0.5B trains about three times faster
 gate then serves it only where, adapted, it repairs as well as the served model."""
 
 SFT_FIELDS = (
-    "epochs", "max_steps", "max_seconds", "learning_rate", "warmup_steps", "upper_layers", "validation_rows"
+    "epochs", "max_steps", "max_seconds", "learning_rate", "warmup_steps", "upper_layers", "validation_rows",
+    "changed_token_weight",
 )  # fmt: skip
 """Policy fields that are `SFTConfig` fields of the same name, default (but `max_seconds`) and help."""
 JOB_SFT_SECONDS = 7200.0
@@ -95,6 +96,7 @@ class RetrainingPolicy(BaseModel):
         "on a CPU, every layer on a GPU",
     )
     validation_rows: int | None = _sft("validation_rows", ge=1)
+    changed_token_weight: float = _sft("changed_token_weight", gt=0, le=100)
     max_length: int | None = Field(
         default=None,
         ge=256,

@@ -19,11 +19,11 @@ def test_sft_fields_default_to_the_sft_config_and_make_one():
     assert RetrainingPolicy(upper_layers=0).sft_config(gpu=False) == SFTConfig(max_seconds=JOB_SFT_SECONDS)
     custom = RetrainingPolicy(
         epochs=1, max_steps=2, learning_rate=5e-4, warmup_steps=1, max_length=2000, upper_layers=6,
-        validation_rows=8, max_seconds=None, seed=3,
+        validation_rows=8, changed_token_weight=4, max_seconds=None, seed=3,
     )  # fmt: skip
     assert custom.sft_config() == SFTConfig(
         epochs=1, max_steps=2, learning_rate=5e-4, warmup_steps=1, max_length=2000, upper_layers=6,
-        validation_rows=8, seed=3,
+        validation_rows=8, changed_token_weight=4.0, seed=3,
     )  # fmt: skip
 
 

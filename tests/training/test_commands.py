@@ -28,10 +28,10 @@ def test_unset_flags_are_the_configs_defaults():
 
 def test_flags_keep_their_names_and_types():
     args = parse("sft", "ds", "--epochs", "1.5", "--max-steps", "3", "--max-length", "512", "--seed", "7",
-                 "--warmup-steps", "0")  # fmt: skip
+                 "--warmup-steps", "0", "--changed-token-weight", "4")  # fmt: skip
     assert config_values(args, sft.FLAGS) == {
         "epochs": 1.5, "max_steps": 3, "max_seconds": None, "warmup_steps": 0, "max_length": 512,
-        "upper_layers": None, "validation_rows": None, "seed": 7,
+        "upper_layers": None, "validation_rows": None, "changed_token_weight": 4.0, "seed": 7,
     }  # fmt: skip
     assert config_values(parse("sft", "ds", "--upper-layers", "6"), sft.FLAGS)["upper_layers"] == 6
     args = parse("dpo", "p.jsonl", "--adapter", "a", "--lr", "1e-6", "--batch", "4", "--beta", "0.2")

@@ -12,7 +12,7 @@ from training.sft_config import SFTConfig
 
 FLAGS = (
     "epochs", "max_steps", "max_seconds", "warmup_steps", "max_length", "upper_layers", "validation_rows",
-    "seed",
+    "changed_token_weight", "seed",
 )  # fmt: skip
 """The `SFTConfig` fields this command takes as flags."""
 
