@@ -16,7 +16,10 @@ Run: `.venv/bin/python benchmarks/engine_repairs.py [--packages isodate,itsdange
 [--tag NAME]`. The broken
 methods are stored per package and seed the first time
 (`<work>/<package>/benchmark-seed<S>-limit<L>.json`) and replayed by every later run, whichever
-the model, variant or code version; `--first N` and `--methods` replay a part.
+the model, variant or code version; `--first N` and `--methods` replay a part, and with
+`--extend` that part is joined to the run stored under the same tag (same model, adapter and
+settings): a run of `--limit 10` grows to `--limit 20` by running the ten new methods only.
+`--prepare` stores the broken methods without running a model.
 `--compare before,after,think@think` runs nothing: it pools the per-package reports those runs
 stored (`TAG@MODE` for a mode other than no-think) on the methods all of them have, and gives each
 run's Pass@k, echo rate, seconds and tokens per method, and its paired difference (95% bootstrap)
@@ -302,6 +305,57 @@ def compare(
     return out
 
 
+def store_benchmark(
+    folder: Path, stored: Path, settings: Settings, limit: int, seed: int, start: str
+) -> None:
+    """Break a package's held-out methods once and store them, as a first run would, so that runs of
+    parts of them (`--methods`) replay the same inputs."""
+    from training.benchmark import build_benchmark, choose_methods
+    from training.generate import RunnerPool
+    from training.records import read_manifest, read_records
+
+    manifest = read_manifest(folder)
+    repo = Path(manifest.repository)
+    chosen = choose_methods(read_records(folder, "heldout"), seed=seed, limit=limit)
+    pool = RunnerPool(repo, manifest.python, settings, 2, True)
+    try:
+        benchmark = build_benchmark(chosen, repo, pool.borrow, start=start, seed=seed, workers=2)
+    finally:
+        pool.close()
+    stored.write_text(json.dumps({"benchmark": benchmark.to_dict(), "repository": manifest.repository}),
+                      encoding="utf-8")  # fmt: skip
+
+
+SAME_RUN = ("turns", "samples_per_turn", "modes", "seed", "max_new_tokens", "engine", "model")
+"""Report settings two parts of one run must share (`--extend`)."""
+
+
+def extend_run(previous: dict[str, Any], report: dict[str, Any], turns: int) -> dict[str, Any]:
+    """`report` (a run of some methods) joined to the run stored before under the same tag: same
+    model, adapter and settings, so the union is one run over more methods; a method in both is
+    taken from `report`."""
+    from training.benchmark import Benchmark
+    from training.evaluate import summarize
+
+    name, cells = next(iter(report["results"].items()))  # one model and one mode per report
+    mode, cell = next(iter(cells.items()))
+    earlier = previous["results"].get(name, {}).get(mode)
+    settings = [{key: run["config"].get(key) for key in SAME_RUN} for run in (previous, report)]
+    same = settings[0] == settings[1] and previous["models"] == report["models"]
+    if earlier is None or not same or earlier["model"] != cell["model"]:
+        raise SystemExit("--extend: the stored run had another model or settings; give a new --tag")
+    again = {method["id"] for method in cell["methods"]}
+    methods = [m for m in earlier["methods"] if m["id"] not in again] + cell["methods"]
+    items = {item["id"]: item for item in previous["benchmark"]["items"] + report["benchmark"]["items"]}
+    benchmark = Benchmark.from_dict({**report["benchmark"], "items": list(items.values())},
+                                    Path(report["extraction"]["repository"]))  # fmt: skip
+    joined = summarize(methods, benchmark.items, turns, Mode(mode))
+    joined.update(seconds=round(earlier["seconds"] + cell["seconds"], 2), model=cell["model"])
+    joined["methods"] = methods
+    return {**report, "benchmark": benchmark.to_dict(), "results": {name: {mode: joined}},
+            "seconds": round(previous["seconds"] + report["seconds"], 2)}  # fmt: skip
+
+
 def main() -> int:
     from training.benchmark import Benchmark
     from training.evaluate import BASE, EvalReport, ModelUnderTest, evaluate
@@ -327,7 +381,11 @@ def main() -> int:
     parser.add_argument("--adapter", metavar="TAG",
                         help="serve each package's adapter <work>/<package>/adapter-TAG/adapter "
                         "(made by adapter_training.py) on the base model")  # fmt: skip
-    parser.add_argument("--prepare", action="store_true", help="only fetch and extract the packages")
+    parser.add_argument("--prepare", action="store_true",
+                        help="only fetch and extract the packages, store their broken methods")  # fmt: skip
+    parser.add_argument("--extend", action="store_true",
+                        help="join this run's methods (--methods) to the run stored under --tag "
+                        "instead of replacing it")  # fmt: skip
     parser.add_argument("--compare", metavar="TAG[@MODE],...",
                         help="run nothing: pool the stored runs' reports and give each one's paired "
                         "difference against the first, on the methods all of them have")  # fmt: skip
@@ -346,6 +404,11 @@ def main() -> int:
     )  # fmt: skip
     folders = {name: extraction(name, args.work, settings, args.seed) for name in args.packages.split(",")}
     if args.prepare:
+        for name, folder in folders.items():
+            stored = fixed_benchmark(args.work, name, args.limit, args.seed, args.start)
+            if not stored.is_file():
+                store_benchmark(folder, stored, settings, args.limit, args.seed, args.start)
+                log(f"{name}: broken methods stored in {stored}")
         return 0
     out_file = args.work / f"engine_repairs-{args.tag}.json"
     results: dict[str, Any] = json.loads(out_file.read_text()) if out_file.is_file() else {}
@@ -379,6 +442,9 @@ def main() -> int:
                                   workers=args.workers, limit=args.limit, seed=args.seed,
                                   start=args.start, benchmark=replay,
                                   progress=False)  # fmt: skip
+                if args.extend and report_path.is_file():
+                    earlier = EvalReport.read(report_path).data
+                    report = EvalReport(extend_run(earlier, report.data, args.turns))
                 report_path.write_text(report.to_json(), encoding="utf-8")
                 if replay is None:
                     data = EvalReport.read(report_path).data

@@ -149,7 +149,7 @@ def _answer_logits_trainer(base: type, changed_token_weight: float = 1.0) -> typ
     for a loss that reads the 100-300 answer tokens. Here the model's own `logits_to_keep` (a boolean mask)
     keeps the positions whose next token is a label; the loss is the same token-summed cross-entropy
     over the same labels, divided as TRL divides it (`num_items_in_batch` across gradient
-    accumulation). The evaluation loss stays TRL's plain one, comparable between runs."""
+    accumulation). The validation loss is never weighted."""
     import torch
     import torch.nn.functional as F
 
@@ -170,7 +170,8 @@ def _answer_logits_trainer(base: type, changed_token_weight: float = 1.0) -> typ
             mode = "train" if model.training else "eval"
             if changed_token_weight != 1.0:
                 weights, changed = _answer_weights(inputs["input_ids"], labels, changed_token_weight)
-                losses = losses * weights.to(losses.device)
+                if model.training:  # the validation loss stays plain, comparable between runs
+                    losses = losses * weights.to(losses.device)
                 if changed.any():
                     hits = logits.detach()[changed.to(logits.device)].argmax(-1) == targets[changed]
                     self._metrics[mode]["changed_token_accuracy"].append(hits.float().mean().item())
