@@ -118,15 +118,16 @@ def print_table(result: dict[str, Any]) -> None:
 
 def gain_curve(args: argparse.Namespace, start: str) -> list[dict[str, Any]]:
     """Pooled no-think Pass@5 of every adapter tag trained so far, by its training tokens, each
-    with its recipe (teachers, dataset versions and loss): only points of one recipe make one line."""
+    with its recipe (teachers, dataset versions and loss): only points of one recipe make one line.
+    Every point is measured on the methods all of them have, so points compare."""
     packages = args.packages.split(",")
-    points = []
+    points: list[tuple[dict[str, Any], dict[str, dict[str, Any]]]] = []
     base = stored_methods(args.work, packages, args.student, base_tag(args, start))
     if base:
-        points.append({"tag": "base", "tokens": 0, "recipe": None, **pass_at_5(base)})
+        points.append(({"tag": "base", "tokens": 0, "recipe": None}, base))
     for figures in sorted(args.work.glob("*/adapter-*/figures.json")):
         tag = figures.parent.name.removeprefix("adapter-")
-        if any(p["tag"] == tag for p in points):
+        if any(point["tag"] == tag for point, _ in points):
             continue
         tokens, recipe = 0, []
         for name in packages:
@@ -138,8 +139,12 @@ def gain_curve(args: argparse.Namespace, start: str) -> list[dict[str, Any]]:
                 recipe.append(f"{name}:{trained['teachers']}:{manifest['version']}{loss_of(folder)}")
         found = stored_methods(args.work, packages, args.student, f"adapter-{tag}-{start}")
         if found:
-            points.append({"tag": tag, "tokens": tokens, "recipe": " ".join(recipe), **pass_at_5(found)})
-    return sorted(points, key=lambda p: p["tokens"])
+            points.append(({"tag": tag, "tokens": tokens, "recipe": " ".join(recipe)}, found))
+    if not points:
+        return []
+    shared = set.intersection(*(set(found) for _, found in points))
+    curve = [{**point, **pass_at_5([found[key] for key in sorted(shared)])} for point, found in points]
+    return sorted(curve, key=lambda p: p["tokens"])
 
 
 def loss_of(folder: Path) -> str:
@@ -150,8 +155,7 @@ def loss_of(folder: Path) -> str:
     return "" if weight == 1.0 else f":changed×{weight:g}"
 
 
-def pass_at_5(found: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    methods = list(found.values())
+def pass_at_5(methods: list[dict[str, Any]]) -> dict[str, Any]:
     cell = pooled_figures(methods, TURNS)["pooled_pass_at"][str(TURNS)]
     return {"methods": len(methods), "pass_at_5": cell["value"], "ci95": cell["ci95"]}
 
