@@ -322,8 +322,12 @@ def store_benchmark(
         benchmark = build_benchmark(chosen, repo, pool.borrow, start=start, seed=seed, workers=2)
     finally:
         pool.close()
-    stored.write_text(json.dumps({"benchmark": benchmark.to_dict(), "repository": manifest.repository}),
-                      encoding="utf-8")  # fmt: skip
+    write_benchmark(stored, benchmark.to_dict(), manifest.repository)
+
+
+def write_benchmark(stored: Path, benchmark: dict[str, Any], repository: str) -> None:
+    """The broken methods every later run of the package replays, and the repository they are in."""
+    stored.write_text(json.dumps({"benchmark": benchmark, "repository": repository}), encoding="utf-8")
 
 
 SAME_RUN = ("turns", "samples_per_turn", "modes", "seed", "max_new_tokens", "engine", "model")
@@ -448,9 +452,7 @@ def main() -> int:
                 report_path.write_text(report.to_json(), encoding="utf-8")
                 if replay is None:
                     data = EvalReport.read(report_path).data
-                    stored.write_text(json.dumps({"benchmark": data["benchmark"],
-                                                  "repository": data["extraction"]["repository"]}),
-                                      encoding="utf-8")  # fmt: skip
+                    write_benchmark(stored, data["benchmark"], data["extraction"]["repository"])
                 cell = report.cell(served.name, mode)
                 methods += cell["methods"]
                 per_package[name] = {
