@@ -2,10 +2,13 @@
 
 A repair answer restates the whole method, and about 1 token in 200 differs from the code the
 prompt shows; under plain cross-entropy the loss is almost all copying, and an adapter trained on
-it learns to copy (to echo the bug back). With `weight` above 1 the answer's tokens that no run
+it may learn to copy (to echo the bug back). With `weight` above 1 the answer's tokens that no run
 copied from the prompt weigh `weight` times the copied ones. Each answer's weights still sum to its
 token count, so a row weighs what it weighed before and only the emphasis inside it moves: an answer
 written from nothing (the body removed) keeps the plain loss.
+
+Measured on toolz (0.5B, LoRA on the top 6 layers, 25 steps): at weight 10 the adapter echoed less
+but repaired less than with the plain loss, so the default stays 1.
 """
 
 from __future__ import annotations
