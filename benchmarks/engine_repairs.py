@@ -55,7 +55,7 @@ from repomend.backends import load_backend
 from repomend.backends.base import Backend, Completion, GenerationConfig
 from repomend.contract.conversation import Message, Mode
 from repomend.settings import SandboxSettings, Settings
-from training.evaluate import pass_at_by_kind, pass_at_k
+from training.evaluate import CACHED_CONFIG, pass_at_by_kind, pass_at_k
 
 PACKAGES.setdefault("toolz", {"version": "1.0.0", "requirements": ["pytest", "coverage"]})
 MODELS = "smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b"
@@ -330,8 +330,8 @@ def write_benchmark(stored: Path, benchmark: dict[str, Any], repository: str) ->
     stored.write_text(json.dumps({"benchmark": benchmark, "repository": repository}), encoding="utf-8")
 
 
-SAME_RUN = ("turns", "samples_per_turn", "modes", "seed", "max_new_tokens", "engine", "model")
-"""Report settings two parts of one run must share (`--extend`)."""
+SAME_RUN = ("turns", "samples_per_turn", "modes", "seed", *CACHED_CONFIG)
+"""Report settings two parts of one run must share (`--extend`): the ones a cell's results depend on."""
 
 
 def extend_run(previous: dict[str, Any], report: dict[str, Any], turns: int) -> dict[str, Any]:
@@ -407,6 +407,8 @@ def main() -> int:
         samples_per_turn=args.samples,
     )  # fmt: skip
     folders = {name: extraction(name, args.work, settings, args.seed) for name in args.packages.split(",")}
+    if args.extend and not args.methods:
+        raise SystemExit("--extend joins the methods named by --methods to a stored run: name them")
     if args.prepare:
         for name, folder in folders.items():
             stored = fixed_benchmark(args.work, name, args.limit, args.seed, args.start)
@@ -434,6 +436,8 @@ def main() -> int:
                         replay.items = [item for item in replay.items if item.id in args.methods.split(",")]
                     if not replay.items:
                         continue
+                elif args.extend:
+                    raise SystemExit(f"--extend replays stored broken methods: --prepare {name} first")
                 started = time.perf_counter()
                 served = ModelUnderTest(BASE)
                 if args.adapter:
@@ -451,7 +455,7 @@ def main() -> int:
                     report = EvalReport(extend_run(earlier, report.data, args.turns))
                 report_path.write_text(report.to_json(), encoding="utf-8")
                 if replay is None:
-                    data = EvalReport.read(report_path).data
+                    data = report.data
                     write_benchmark(stored, data["benchmark"], data["extraction"]["repository"])
                 cell = report.cell(served.name, mode)
                 methods += cell["methods"]
