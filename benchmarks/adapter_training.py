@@ -51,37 +51,45 @@ def train_package(name: str, args: argparse.Namespace, settings: Settings) -> di
     from training.generate import GenerationOptions, generate
     from training.sft_trainer import train_adapter
     from training.teachers import load_teacher, parse_teacher
+    from training.trajectory_store import summarize
 
     folder = extraction(name, args.work, settings, args.seed)
     out = adapter_folder(args.work, name, args.tag)
     figures: dict = {"package": name, "tag": args.tag, "teachers": args.teachers}
     started = time.perf_counter()
-    teachers = [load_teacher(parse_teacher(text), settings) for text in args.teachers.split(",")]
-    summary = generate(
-        folder,
-        teachers,
-        settings=settings,
-        options=GenerationOptions(
-            workers=args.workers,
-            mutants_per_method=args.mutants,
-            seed=args.seed,
-            echo_items=args.echo_items,
-            starts=tuple(args.starts.split(",")),
-        ),
-        out=out / "trajectories",
-    )
-    for teacher in teachers:
-        if teacher.backend is not None:
-            teacher.backend.close()
-    figures["generate"] = {"seconds": round(time.perf_counter() - started, 1), **summary.counts}
-    log(f"{name}: trajectories {summary.counts} ({load()})")
+    if args.generate:
+        teachers = [load_teacher(parse_teacher(text), settings) for text in args.teachers.split(",")]
+        summary = generate(
+            folder,
+            teachers,
+            settings=settings,
+            options=GenerationOptions(
+                workers=args.workers,
+                mutants_per_method=args.mutants,
+                seed=args.seed,
+                echo_items=args.echo_items,
+                starts=tuple(args.starts.split(",")),
+            ),
+            out=out / "trajectories",
+        )
+        for teacher in teachers:
+            teacher.close()
+        counts = summary.counts
+    elif (out / "trajectories" / "items.jsonl").is_file():
+        counts = summarize(out / "trajectories")  # a stopped run's part, as it is
+    else:
+        raise SystemExit(f"--no-generate: {out / 'trajectories'} holds no trajectories")
+    figures["generate"] = {"seconds": round(time.perf_counter() - started, 1), **counts}
+    log(f"{name}: trajectories {counts} ({load()})")
 
     dataset = out / "dataset"
     if not (dataset / "manifest.json").is_file():
-        build_dataset([summary.folder], settings=settings, options=DatasetOptions(), out=dataset)
+        options = DatasetOptions(targets=tuple(args.targets.split(",")))
+        build_dataset([out / "trajectories"], settings=settings, options=options, out=dataset)
     manifest = json.loads((dataset / "manifest.json").read_text(encoding="utf-8"))
     tokens = row_tokens(dataset, settings)
-    figures["dataset"] = {"counts": manifest["counts"], "rows": len(tokens), "tokens": sum(tokens)}
+    figures["dataset"] = {"counts": manifest["counts"], "targets": manifest.get("targets"),
+                          "rows": len(tokens), "tokens": sum(tokens)}  # fmt: skip
     if tokens:
         figures["dataset"]["tokens_per_row"] = {"min": min(tokens), "max": max(tokens),
                                                "mean": round(sum(tokens) / len(tokens))}  # fmt: skip
@@ -110,6 +118,9 @@ def main() -> int:
     parser.add_argument("--tag", default="t1", help="names the adapter: <work>/<package>/adapter-<tag>")
     parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="the student")
     parser.add_argument("--teachers", default="mutation")
+    parser.add_argument("--targets", default="teacher,ground_truth",
+                        help="whose answers end the kept items; `teacher` with `--teachers student`: "
+                        "the student's own passing repairs only (rejection sampling)")  # fmt: skip
     parser.add_argument("--mutants", type=int, default=3, help="mutants kept per training method")
     parser.add_argument("--starts", default="generate,mutant",
                         help="where model teachers start; the mutation teacher writes each method from its "
@@ -129,6 +140,8 @@ def main() -> int:
     parser.add_argument("--validation-rows", type=int, default=8, help="validation loss on the first N rows")
     parser.add_argument("--no-echo-items", dest="echo_items", action="store_false",
                         help="leave out the mutation teacher's repeat-then-fix items")  # fmt: skip
+    parser.add_argument("--no-generate", dest="generate", action="store_false",
+                        help="train on the trajectories in the tag's folder (a stopped run)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 from repomend.backends.base import BackendError
 from repomend.contract.conversation import Message, Mode
@@ -28,6 +29,7 @@ from training.exports import DatasetMode
 from training.normalize import messages_hash
 from training.reasoning import ReasoningCache, ReasoningError, compress, elicit, estimate_tokens
 from training.records import read_records
+from training.retention import Target
 from training.storage import datasets_dir, short_hash, training_root, write_json, write_jsonl
 from training.teachers import Teacher
 from training.trajectory_store import ITEMS_FILE, MANIFEST_FILE, read_items
@@ -47,6 +49,10 @@ class DatasetOptions:
     compress_tokens: int = 300
     workers: int = 1
     max_consecutive_errors: int = 5
+    targets: tuple[Target, ...] = ("teacher", "ground_truth")
+    """Whose answers end the kept items: `("teacher",)` keeps only answers a teacher wrote and the
+    tests passed (rules a and c), which with the `student` teacher is rejection sampling of the
+    student's own repairs; the ground truth's doubling and rule b are then left out."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,11 @@ def _repo_name(sources: Sequence[Source]) -> str | None:
     return names.pop() if len(names) == 1 else None
 
 
-def select_items(sources: Sequence[Source]) -> tuple[list[dict], Counter]:
-    """Training items in source order: held-out methods dropped, duplicates (normalised text) kept once."""
+def select_items(
+    sources: Sequence[Source], targets: Sequence[Target] = ("teacher", "ground_truth")
+) -> tuple[list[dict], Counter]:
+    """Training items in source order: held-out methods and other targets dropped, duplicates
+    (normalised text) kept once."""
     seen: set[str] = set()
     kept: list[dict] = []
     dropped: Counter[str] = Counter()
@@ -94,6 +103,9 @@ def select_items(sources: Sequence[Source]) -> tuple[list[dict], Counter]:
         for item in source.items:
             if item.get("split") not in SPLITS or item["method"] in source.heldout:
                 dropped["heldout"] += 1
+                continue
+            if item["target"] not in targets:
+                dropped[f"target_{item['target']}"] += 1
                 continue
             digest = messages_hash(item["messages"])
             if digest in seen:
@@ -213,9 +225,11 @@ def build_dataset(
     repo_name = _repo_name(loaded)
     if out is None and repo_name is None:
         raise DatasetError("the sources come from several repositories (or name none); pass --out")
-    items, dropped = select_items(loaded)
+    if not options.targets or not set(options.targets) <= set(get_args(Target)):
+        raise DatasetError(f"targets must be one or more of {', '.join(get_args(Target))}: {options.targets}")
+    items, dropped = select_items(loaded, options.targets)
     if not items:
-        raise DatasetError("the sources hold no train or validation items")
+        raise DatasetError("the sources hold no train or validation items of the chosen targets")
 
     reasoning: dict[str, dict] = {}
     if options.mode != DatasetMode.NO_THINK:
@@ -303,6 +317,7 @@ def _manifest(
         "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": options.mode,
+        "targets": list(options.targets),
         "format": {
             "trl": [FILES["trl"].format(split=s) for s in SPLITS],
             "sharegpt": [FILES["sharegpt"].format(split=s) for s in SPLITS],

@@ -147,6 +147,20 @@ def test_manifest_counts_what_was_written(trajectories, settings):
     assert manifest["mode"] == "no-think" and manifest["reasoning"] is None
 
 
+def test_teacher_target_keeps_only_fixes_a_teacher_wrote(trajectories, settings):
+    """Rejection sampling: with the student as teacher, only its own passing answers are trained on."""
+    options = DatasetOptions(targets=("teacher",))
+    dataset = build_dataset([trajectories], settings=settings, options=options, progress=False)
+    train, validation = lines(dataset.folder / "train.jsonl"), lines(dataset.folder / "validation.jsonl")
+    assert [r["messages"][-1]["content"] for r in train + validation] == [FIX, FIX]
+    assert [m["content"] for m in validation[0]["messages"]][-3:] == [WRONG, FEEDBACK, FIX]  # rule a
+    counts = dataset.manifest["counts"]
+    assert counts["by_target"] == {"teacher": 2} and counts["dropped"]["target_ground_truth"] == 3
+    assert dataset.manifest["targets"] == ["teacher"]
+    with pytest.raises(DatasetError, match="targets must be"):
+        build_dataset([trajectories], settings=settings, options=DatasetOptions(targets=("oracle",)))  # type: ignore[arg-type]
+
+
 def test_same_sources_same_version(trajectories, settings, tmp_path):
     first = build_dataset([trajectories], settings=settings, progress=False)
     second = build_dataset([trajectories], settings=settings, progress=False, out=tmp_path / "copy")
@@ -259,6 +273,8 @@ def test_cli_builds_and_reports(trajectories, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "train 3 rows, validation 2 rows from 5 items" in out
     assert (Path(out.rsplit("written to ", 1)[1].strip()) / "manifest.json").is_file()
+    assert main(["train", "dataset", str(trajectories), "--target", "teacher"]) == 0
+    assert "train 1 rows, validation 1 rows from 2 items" in capsys.readouterr().out
     assert main(["train", "dataset", str(trajectories), "--mode", "think"]) == EXIT_ERROR
     assert "needs --reasoning-teacher" in capsys.readouterr().err
     assert main(["train", "dataset", str(tmp_path / "nope")]) == EXIT_ERROR

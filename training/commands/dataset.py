@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
 
 from rich.console import Console
 
 from training.commands.options import add_teachers_file_option, teachers_file
 from training.exports import DatasetMode
+from training.retention import Target
 
 
 def add(train_commands: argparse._SubParsersAction) -> None:
@@ -33,6 +35,14 @@ def add(train_commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--compress-tokens", type=int, default=300, help="target length of --compress (300)")
     parser.add_argument(
         "--workers", type=int, default=1, help="reasoning requests at the same time (default 1)"
+    )
+    parser.add_argument(
+        "--target",
+        dest="targets",
+        action="append",
+        choices=get_args(Target),
+        help="keep items ending in this answer (repeatable; default both): `teacher` alone keeps only "
+        "fixes a teacher wrote and the tests passed, e.g. the `student`'s own (rejection sampling)",
     )
     parser.add_argument("--model", help="the student's model, when it writes the reasoning")
     parser.add_argument(
@@ -68,7 +78,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
             with console.status(f"setting up teacher {spec.name}"):
                 teacher = load_teacher(spec, settings)
         options = DatasetOptions(
-            mode=args.mode, compress=args.compress, compress_tokens=args.compress_tokens, workers=args.workers
+            mode=args.mode,
+            compress=args.compress,
+            compress_tokens=args.compress_tokens,
+            workers=args.workers,
+            **({"targets": tuple(args.targets)} if args.targets else {}),
         )
         dataset = build_dataset(
             args.trajectories, settings=settings, options=options, reasoning_teacher=teacher, out=args.out
