@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import get_args
 
 from repomend.backends.base import BackendError
 from repomend.contract.conversation import Message, Mode
@@ -29,7 +28,7 @@ from training.exports import DatasetMode
 from training.normalize import messages_hash
 from training.reasoning import ReasoningCache, ReasoningError, compress, elicit, estimate_tokens
 from training.records import read_records
-from training.retention import Target
+from training.retention import TARGETS, Target
 from training.storage import datasets_dir, short_hash, training_root, write_json, write_jsonl
 from training.teachers import Teacher
 from training.trajectory_store import ITEMS_FILE, MANIFEST_FILE, read_items
@@ -49,7 +48,7 @@ class DatasetOptions:
     compress_tokens: int = 300
     workers: int = 1
     max_consecutive_errors: int = 5
-    targets: tuple[Target, ...] = ("teacher", "ground_truth")
+    targets: tuple[Target, ...] = TARGETS
     """Whose answers end the kept items: `("teacher",)` keeps only answers a teacher wrote and the
     tests passed (rules a and c), which with the `student` teacher is rejection sampling of the
     student's own repairs; the ground truth's doubling and rule b are then left out."""
@@ -92,7 +91,7 @@ def _repo_name(sources: Sequence[Source]) -> str | None:
 
 
 def select_items(
-    sources: Sequence[Source], targets: Sequence[Target] = ("teacher", "ground_truth")
+    sources: Sequence[Source], targets: Sequence[Target] = TARGETS
 ) -> tuple[list[dict], Counter]:
     """Training items in source order: held-out methods and other targets dropped, duplicates
     (normalised text) kept once."""
@@ -225,8 +224,8 @@ def build_dataset(
     repo_name = _repo_name(loaded)
     if out is None and repo_name is None:
         raise DatasetError("the sources come from several repositories (or name none); pass --out")
-    if not options.targets or not set(options.targets) <= set(get_args(Target)):
-        raise DatasetError(f"targets must be one or more of {', '.join(get_args(Target))}: {options.targets}")
+    if not options.targets or not set(options.targets) <= set(TARGETS):
+        raise DatasetError(f"targets must be one or more of {', '.join(TARGETS)}: {options.targets}")
     items, dropped = select_items(loaded, options.targets)
     if not items:
         raise DatasetError("the sources hold no train or validation items of the chosen targets")

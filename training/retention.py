@@ -14,7 +14,7 @@ Identical items (normalised text) are kept once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from repomend.contract import prompts
 from repomend.contract.conversation import Message
@@ -24,6 +24,7 @@ from training.records import MethodRecord
 
 Rule = Literal["a", "b", "c"]
 Target = Literal["teacher", "ground_truth"]
+TARGETS: tuple[Target, ...] = get_args(Target)
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import get_args
 
 from rich.console import Console
 
 from training.commands.options import add_teachers_file_option, teachers_file
 from training.exports import DatasetMode
-from training.retention import Target
+from training.retention import TARGETS
 
 
 def add(train_commands: argparse._SubParsersAction) -> None:
@@ -40,7 +39,7 @@ def add(train_commands: argparse._SubParsersAction) -> None:
         "--target",
         dest="targets",
         action="append",
-        choices=get_args(Target),
+        choices=TARGETS,
         help="keep items ending in this answer (repeatable; default both): `teacher` alone keeps only "
         "fixes a teacher wrote and the tests passed, e.g. the `student`'s own (rejection sampling)",
     )
