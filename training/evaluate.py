@@ -47,8 +47,20 @@ from training.normalize import normalize_code
 from training.records import read_manifest, read_records
 
 REPORT_FORMAT = 1
-CACHED_CONFIG = ("engine", "model", "max_new_tokens", "thinking_budget", "temperature", "sample_temperature")
-"""The settings a cell's results depend on, besides turns and samples (`training.eval_cache`)."""
+CACHED_CONFIG = (
+    "engine", "model", "max_new_tokens", "thinking_budget",
+    "temperature", "sample_temperature", "sampling_seed",
+)  # fmt: skip
+"""The settings a cell's results depend on, besides turns and samples (`training.eval_cache`).
+`sampling_seed` is `Settings.seed`, which seeds the loop's sampled turns (the report's `seed`
+chooses and breaks the benchmark's methods)."""
+
+
+def cached_config(settings: Settings) -> dict[str, Any]:
+    """The values of `CACHED_CONFIG` in these settings."""
+    return {key: getattr(settings, "seed" if key == "sampling_seed" else key) for key in CACHED_CONFIG}
+
+
 BASE = "base"
 REPLY_EXCERPT = 400
 """Characters of each method's last reply kept in the report, to see what an unfixed answer said."""
@@ -407,7 +419,7 @@ def evaluate(
         )
 
     started = time.perf_counter()
-    settings_config = {key: getattr(settings, key) for key in CACHED_CONFIG}
+    settings_config = cached_config(settings)
     size = max(1, min(workers, len(heldout) or workers))
     pool = RunnerPool(repo, python or manifest.python, settings, size, warm)
     own_backend = backend is None

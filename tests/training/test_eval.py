@@ -323,3 +323,9 @@ def test_a_cell_measured_before_is_read_from_the_cache(tmp_path):
     third = run()
     assert len(base.calls) == calls[0] and len(tuned.calls) > calls[1]
     assert "cached" not in third.cell("tuned", "no-think") and third.cell(BASE, "no-think")["cached"]
+
+    # another sampling seed is another measurement: turns after the first draw other answers
+    reseeded = evaluate(extraction, models, settings=settings.model_copy(update={"seed": 1}),
+                        backend=backend, turns=2, limit=1, progress=False, count_tokens=len,
+                        cache=tmp_path / "cache")  # fmt: skip
+    assert "cached" not in reseeded.cell(BASE, "no-think") and reseeded.data["config"]["sampling_seed"] == 1
