@@ -29,6 +29,7 @@ from engine_repairs import adapter_folder, extraction, load
 from train_real_packages import PACKAGES, brief_sft, log
 
 from repomend.settings import SandboxSettings, Settings
+from training.retention import TARGETS
 
 PACKAGES.setdefault("toolz", {"version": "1.0.0", "requirements": ["pytest", "coverage"]})
 
@@ -118,7 +119,7 @@ def main() -> int:
     parser.add_argument("--tag", default="t1", help="names the adapter: <work>/<package>/adapter-<tag>")
     parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="the student")
     parser.add_argument("--teachers", default="mutation")
-    parser.add_argument("--targets", default="teacher,ground_truth",
+    parser.add_argument("--targets", default=",".join(TARGETS),
                         help="whose answers end the kept items; `teacher` with `--teachers student`: "
                         "the student's own passing repairs only (rejection sampling)")  # fmt: skip
     parser.add_argument("--mutants", type=int, default=3, help="mutants kept per training method")

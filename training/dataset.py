@@ -220,12 +220,12 @@ def build_dataset(
         raise DatasetError(f"unknown mode {options.mode!r}; choose no-think, think or hybrid")
     if options.mode != DatasetMode.NO_THINK and reasoning_teacher is None:
         raise DatasetError(f"--mode {options.mode} needs --reasoning-teacher")
+    if not options.targets or not set(options.targets) <= set(TARGETS):
+        raise DatasetError(f"targets must be one or more of {', '.join(TARGETS)}: {options.targets}")
     loaded = [load_source(Path(path)) for path in sources]
     repo_name = _repo_name(loaded)
     if out is None and repo_name is None:
         raise DatasetError("the sources come from several repositories (or name none); pass --out")
-    if not options.targets or not set(options.targets) <= set(TARGETS):
-        raise DatasetError(f"targets must be one or more of {', '.join(TARGETS)}: {options.targets}")
     items, dropped = select_items(loaded, options.targets)
     if not items:
         raise DatasetError("the sources hold no train or validation items of the chosen targets")
