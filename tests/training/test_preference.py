@@ -129,6 +129,24 @@ def test_pairs_prefer_the_passing_answer_over_each_answer_the_tests_rejected(tmp
         pairs_from_trajectories([trajectory_folder(tmp_path / "v", items[2:])], tmp_path / "none.jsonl")
 
 
+def test_pairs_at_the_last_turn_prefer_the_fix_over_repeating_a_failed_answer(tmp_path):
+    messages = conversation(1)  # [system, prompt, mutant, feedback, fix]
+    other_try = prompts.as_code_reply("def double(x):\n    return x + x + 1")
+    longer = [*messages[:4], {"role": "assistant", "content": other_try}, messages[3], messages[4]]
+    item = {"teacher": "t", "variant": "mutant", "hash": "h", "method": "m1", "split": "train"}
+    item["messages"] = longer
+    folder = trajectory_folder(tmp_path / "traj", [item])
+    out = tmp_path / "pairs.jsonl"
+    assert pairs_from_trajectories([folder], out, "last") == 2
+    data = read_pairs(out)
+    # The whole conversation before the passing answer, both failed answers in it.
+    assert [p.prompt for p in data.pairs] == [longer[:-1], longer[:-1]]
+    assert {p.rejected[0]["content"] for p in data.pairs} == {prompts.as_code_reply(MUTANT), other_try}
+    assert all(p.chosen[0]["content"] == messages[4]["content"] for p in data.pairs)
+    with pytest.raises(PairsError, match="one of first, last"):
+        pairs_from_trajectories([folder], tmp_path / "bad.jsonl", "middle")
+
+
 def test_an_adapter_of_another_base_model_is_refused(tiny_chat_model, sft_adapter, tmp_path):
     settings = Settings(model=str(tmp_path / "other"), data_dir=tmp_path / "data", _env_file=None)
     pairs = write_pairs(tmp_path / "p.jsonl", [pair(0)])
