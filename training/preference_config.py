@@ -28,7 +28,7 @@ class PreferenceConfig:
           makes up the effective batch; pairs longer than `max_length` (prompt + longer reply,
           tokens) are left out, never cut.
 
-        > Run-time: seed, logging_steps, gradient_checkpointing.
+        > Run-time: seed, logging_steps, gradient_checkpointing, bf16.
     """
 
     beta: float = field(default=0.1, metadata={"help": "pull towards the SFT adapter"})
@@ -50,6 +50,13 @@ class PreferenceConfig:
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "recompute activations in the backward pass"}
     )
+    bf16: bool | None = field(
+        default=None,
+        metadata={
+            "help": "bf16 mixed precision; None = where the hardware runs bf16 natively (a GPU, a CPU with "
+            "AVX512-BF16 or AMX), fp32 elsewhere"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.beta <= 0 or self.learning_rate <= 0 or self.epochs <= 0:
@@ -69,6 +76,7 @@ class PreferenceConfig:
         return {**asdict(self), "gradient_accumulation_steps": self.gradient_accumulation_steps}
 
     def dpo_arguments(self, output_dir: str, *, progress: bool) -> Any:
+        import torch
         from trl import DPOConfig
 
         from training.starting_model import use_bf16
@@ -88,8 +96,9 @@ class PreferenceConfig:
             max_grad_norm=self.max_grad_norm,
             max_length=self.max_length,
             gradient_checkpointing=self.gradient_checkpointing,
-            bf16=use_bf16(),
+            bf16=use_bf16(cpu=True) if self.bf16 is None else self.bf16,
             fp16=False,
+            use_cpu=not torch.cuda.is_available(),  # transformers refuses bf16 on a CPU unless told it is one
             seed=self.seed,
             data_seed=self.seed,
             save_strategy="no",

@@ -87,7 +87,7 @@ def cpu_runs_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 def use_bf16(*, cpu: bool = False) -> bool:
     """Mixed precision where bf16 is native: a CUDA GPU that has it, and with `cpu` also a CPU with
-    AVX512-BF16 or AMX. SFT asks for both (measured in the training README); DPO and GRPO ask for the
+    AVX512-BF16 or AMX. SFT and DPO ask for both (measured in the training README); GRPO asks for the
     GPU only, not having been measured in bf16 on a CPU."""
     import torch
 

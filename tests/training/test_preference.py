@@ -18,6 +18,7 @@ from training.pairs import write_pairs as pairs_from_trajectories
 from training.preference_config import PreferenceConfig
 from training.preference_data import PreferenceDataError, read_pairs
 from training.preference_trainer import train_dpo
+from training.starting_model import use_bf16
 
 __all__ = ["tiny_chat_model"]
 
@@ -178,6 +179,8 @@ def test_dpo_continues_the_sft_adapter_and_writes_a_new_adapter_folder(
     assert manifest.parent == str(sft_adapter.resolve())
     assert manifest.metrics["steps"] == 2 and manifest.metrics["pairs"] == 4
     assert manifest.dataset.path == str(pairs.resolve())
+    # bf16 wherever the hardware multiplies it, a CPU included, as SFT does
+    assert manifest.training["bf16"] == use_bf16(cpu=True)
     log = [row for row in json.loads((out / "training_log.json").read_text()) if "rewards/chosen" in row]
     # the reference is the SFT adapter itself (not the bare base model): the first step starts at 0
     assert log[0]["rewards/chosen"] == pytest.approx(0.0, abs=1e-6)
