@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from training.errors import PreferenceError
+from training.sft_config import BF16_HELP
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,7 @@ class PreferenceConfig:
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "recompute activations in the backward pass"}
     )
-    bf16: bool | None = field(
-        default=None,
-        metadata={
-            "help": "bf16 mixed precision; None = where the hardware runs bf16 natively (a GPU, a CPU with "
-            "AVX512-BF16 or AMX), fp32 elsewhere"
-        },
-    )
+    bf16: bool | None = field(default=None, metadata={"help": BF16_HELP})
 
     def __post_init__(self) -> None:
         if self.beta <= 0 or self.learning_rate <= 0 or self.epochs <= 0:

@@ -7,6 +7,12 @@ from typing import Any
 
 from training.errors import SFTError
 
+BF16_HELP = (
+    "bf16 mixed precision; None = where the hardware runs bf16 natively (a GPU, a CPU with AVX512-BF16 "
+    "or AMX), fp32 elsewhere"
+)
+"""What `bf16: None` means to SFT and DPO (`training.starting_model.use_bf16(cpu=True)`)."""
+
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
@@ -93,13 +99,7 @@ class SFTConfig:
             "0.5B on a 2-core CPU in bf16); None = all"
         },
     )
-    bf16: bool | None = field(
-        default=None,
-        metadata={
-            "help": "bf16 mixed precision; None = where the hardware runs bf16 natively (a GPU, a CPU with "
-            "AVX512-BF16 or AMX), fp32 elsewhere"
-        },
-    )
+    bf16: bool | None = field(default=None, metadata={"help": BF16_HELP})
     seed: int = field(default=0, metadata={"help": "seed of the adapter's initialisation and data order"})
     gradient_checkpointing: bool = field(
         default=True, metadata={"help": "recompute activations in the backward pass (half the memory)"}
