@@ -74,7 +74,7 @@ class PreferenceConfig:
         import torch
         from trl import DPOConfig
 
-        from training.starting_model import use_bf16
+        from training.starting_model import chosen_bf16
 
         return DPOConfig(
             output_dir=output_dir,
@@ -91,7 +91,7 @@ class PreferenceConfig:
             max_grad_norm=self.max_grad_norm,
             max_length=self.max_length,
             gradient_checkpointing=self.gradient_checkpointing,
-            bf16=use_bf16(cpu=True) if self.bf16 is None else self.bf16,
+            bf16=chosen_bf16(self.bf16),
             fp16=False,
             use_cpu=not torch.cuda.is_available(),  # transformers refuses bf16 on a CPU unless told it is one
             seed=self.seed,

@@ -11,7 +11,7 @@ BF16_HELP = (
     "bf16 mixed precision; None = where the hardware runs bf16 natively (a GPU, a CPU with AVX512-BF16 "
     "or AMX), fp32 elsewhere"
 )
-"""What `bf16: None` means to SFT and DPO (`training.starting_model.use_bf16(cpu=True)`)."""
+"""What `bf16: None` means to SFT and DPO (`training.starting_model.chosen_bf16`)."""
 
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 

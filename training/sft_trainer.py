@@ -24,7 +24,7 @@ from training.errors import SFTError, TrainerSetupError, TrainingCancelled
 from training.publish import check_out, publish, work_folder
 from training.sft_config import SFTConfig
 from training.sft_data import SFTData, SFTRow, drop_too_long, first_validation_rows, load_sft_data
-from training.starting_model import load_tokenizer_and_base, use_bf16
+from training.starting_model import chosen_bf16, load_tokenizer_and_base
 from training.storage import short_hash, training_root
 
 RUN_FILE = "run.json"
@@ -124,7 +124,7 @@ def build_trainer(
     validation = Dataset.from_list([row.as_dict() for row in data.validation]) if data.validation else None
     if config.upper_layers is not None:
         callbacks = [*(callbacks or []), _no_backward_below_the_adapter()]
-    bf16 = use_bf16(cpu=True) if config.bf16 is None else config.bf16
+    bf16 = chosen_bf16(config.bf16)
     weight = config.changed_token_weight
     trainer_class = _answer_logits_trainer(SFTTrainer, weight) if weight != 1.0 or not gpu else SFTTrainer
     return trainer_class(

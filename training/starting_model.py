@@ -94,3 +94,8 @@ def use_bf16(*, cpu: bool = False) -> bool:
     if torch.cuda.is_available():
         return bool(torch.cuda.is_bf16_supported())
     return cpu and cpu_runs_bf16()
+
+
+def chosen_bf16(choice: bool | None) -> bool:
+    """A trainer config's `bf16` (see `training.sft_config.BF16_HELP`): as given, or where it is native."""
+    return use_bf16(cpu=True) if choice is None else choice
